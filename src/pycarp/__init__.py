@@ -1,0 +1,3 @@
+"""pycarp: a CARP (ucarp-compatible) high-availability virtual IP daemon."""
+
+__version__ = "0.1.0"

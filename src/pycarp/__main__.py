@@ -1,0 +1,3 @@
+from pycarp.cli import main
+
+raise SystemExit(main())
