@@ -1,0 +1,149 @@
+"""Wire format: the CARP header, the IPv4 header around it, Ethernet frames.
+
+Decoding never raises anything but PacketError, whatever the input.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from pycarp.core.errors import DropReason, PacketError
+
+PROTO_CARP = 112
+VERSION = 2
+TYPE_ADVERTISEMENT = 1
+AUTHLEN = 7  # counter + digest, in 32-bit words
+CARP_LEN = 36
+IP_HEADER_LEN = 20
+TTL = 255
+TOS_LOWDELAY = 0x10
+ETHERTYPE_IP = 0x0800
+ETHERTYPE_ARP = 0x0806
+BROADCAST_MAC = b"\xff" * 6
+
+_CARP = struct.Struct("!BBBBBBH8s20s")
+_IPV4 = struct.Struct("!BBHHHBBH4s4s")
+
+
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of data."""
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return int(~total & 0xFFFF)
+
+
+@dataclass(frozen=True)
+class Advertisement:
+    """A CARP advertisement as on the wire (the checksum is derived)."""
+
+    vhid: int
+    advbase: int
+    advskew: int
+    counter: int
+    digest: bytes
+    demote: int = 0
+    version: int = VERSION
+    type: int = TYPE_ADVERTISEMENT
+    authlen: int = AUTHLEN
+
+    def encode(self) -> bytes:
+        fields = (
+            (self.version << 4) | self.type,
+            self.vhid,
+            self.advskew,
+            self.authlen,
+            self.demote,
+            self.advbase,
+        )
+        body = _CARP.pack(*fields, 0, self.counter.to_bytes(8, "big"), self.digest)
+        return body[:6] + checksum(body).to_bytes(2, "big") + body[8:]
+
+
+def decode(data: bytes) -> Advertisement:
+    """Parse a CARP header (its first 36 bytes; ucarp ignores anything after)."""
+    if len(data) < CARP_LEN:
+        raise PacketError(DropReason.TOO_SHORT, f"{len(data)} bytes, a CARP header has 36")
+    vt, vhid, advskew, authlen, demote, advbase, _, counter, digest = _CARP.unpack_from(data)
+    version, kind = vt >> 4, vt & 0x0F
+    if version != VERSION:
+        raise PacketError(DropReason.BAD_VERSION, f"version {version}, expected {VERSION}")
+    if kind != TYPE_ADVERTISEMENT:
+        raise PacketError(DropReason.BAD_TYPE, f"type {kind}, expected {TYPE_ADVERTISEMENT}")
+    if checksum(data[:CARP_LEN]) != 0:
+        raise PacketError(DropReason.BAD_CHECKSUM, "bad CARP checksum")
+    return Advertisement(
+        vhid=vhid,
+        advbase=advbase,
+        advskew=advskew,
+        counter=int.from_bytes(counter, "big"),
+        digest=digest,
+        demote=demote,
+        authlen=authlen,
+    )
+
+
+@dataclass(frozen=True)
+class IPv4Header:
+    src: IPv4Address
+    dst: IPv4Address
+    ttl: int
+    proto: int
+    header_len: int
+    total_len: int
+
+
+def parse_ipv4(data: bytes) -> tuple[IPv4Header, bytes]:
+    """Split an IPv4 datagram into its header and payload."""
+    if len(data) < IP_HEADER_LEN:
+        raise PacketError(DropReason.TOO_SHORT, f"{len(data)} bytes, shorter than an IP header")
+    vihl, _tos, total, _id, _frag, ttl, proto, _sum, src, dst = _IPV4.unpack_from(data)
+    if vihl >> 4 != 4:
+        raise PacketError(DropReason.NOT_IPV4, f"IP version {vihl >> 4}")
+    hlen = (vihl & 0x0F) * 4
+    if hlen < IP_HEADER_LEN or hlen > len(data):
+        raise PacketError(DropReason.BAD_LENGTH, f"IP header length {hlen}")
+    # Raw sockets on some systems rewrite total_len; trust the buffer, not the field.
+    header = IPv4Header(IPv4Address(src), IPv4Address(dst), ttl, proto, hlen, total)
+    return header, data[hlen:]
+
+
+def encode_ipv4(
+    src: IPv4Address, dst: IPv4Address, payload: bytes, *, ident: int, ttl: int = TTL
+) -> bytes:
+    """An IPv4 datagram as ucarp sends it: TOS low-delay, DF set, protocol 112."""
+    header = _IPV4.pack(
+        0x45,
+        TOS_LOWDELAY,
+        IP_HEADER_LEN + len(payload),
+        ident & 0xFFFF,
+        0x4000,
+        ttl,
+        PROTO_CARP,
+        0,
+        src.packed,
+        dst.packed,
+    )
+    header = header[:10] + checksum(header).to_bytes(2, "big") + header[12:]
+    return header + payload
+
+
+def multicast_mac(group: IPv4Address) -> bytes:
+    """The Ethernet address an IPv4 multicast group maps to (RFC 1112)."""
+    low = int(group) & 0x7FFFFF
+    return b"\x01\x00\x5e" + low.to_bytes(3, "big")
+
+
+def ethernet(dst: bytes, src: bytes, ethertype: int, payload: bytes) -> bytes:
+    return dst + src + ethertype.to_bytes(2, "big") + payload
+
+
+def gratuitous_arp(mac: bytes, address: IPv4Address) -> bytes:
+    """An ARP request for our own address, broadcast, as ucarp sends it."""
+    arp = struct.pack("!HHBBH", 1, ETHERTYPE_IP, 6, 4, 1)
+    arp += mac + address.packed + mac + address.packed
+    return ethernet(BROADCAST_MAC, mac, ETHERTYPE_ARP, arp)

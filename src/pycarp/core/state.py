@@ -1,0 +1,266 @@
+"""The state machine of one virtual host: every MASTER/BACKUP decision is here.
+
+Theory of operation (ucarp 1.5.2 semantics):
+
+- start: INIT -> BACKUP (down script, except in neutral mode) and arm the
+  master-down timer.
+- BACKUP, valid advertisement: with preempt and a sender that advertises less
+  often than we would, take over; if the sender advertises less often than
+  our master-down interval (a leaving master sends 255/255), take over; else
+  re-arm the master-down timer.
+- BACKUP, master-down timer: become MASTER (up script, gratuitous ARP, an
+  advertisement at once, a second ARP two advertisements later).
+- MASTER, valid advertisement from a preferred sender (shorter interval, or
+  equal and a lower address in ucarp's byte order): one more advertisement,
+  then BACKUP. From a worse sender: re-assert with a gratuitous ARP now and
+  another two advertisements later.
+- MASTER, advertisement timer: advertise.
+- Link without carrier: BACKUP and silent until it returns (unless
+  ignoreifstate). Step-down: BACKUP, then wait three seconds more than the
+  master-down interval before taking over again.
+
+Nothing here reads a clock, a socket or a random source: every input carries
+`now` (seconds, monotonic) and every method returns the actions to perform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from pycarp.core import auth, timing
+from pycarp.core.actions import (
+    Action,
+    HostKey,
+    Notice,
+    Reason,
+    RunScript,
+    SendAdvertisement,
+    SendGratuitousArp,
+    State,
+    StateChanged,
+)
+from pycarp.core.config import VirtualHostConfig
+from pycarp.core.packet import Advertisement
+
+COUNTER_MODULUS = 1 << 64
+# A step-down holds off for this long before listening for a master as usual (ucarp's sleep(3)).
+STEPDOWN_HOLD = 3.0
+# ucarp: this many failed sends in a row suppress preemption; as many successes lift it.
+SEND_ERRORS_TO_SUPPRESS = 3
+SENDS_TO_RECOVER = 3
+DELAYED_ARP_ADVERTS = 2
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    """The last valid advertisement heard from another node."""
+
+    address: IPv4Address
+    advbase: int
+    advskew: int
+    at: float
+
+
+class VirtualHost:
+    """One CARP virtual host (one vhid on one interface)."""
+
+    def __init__(self, config: VirtualHostConfig, *, counter: int) -> None:
+        self.config = config
+        self.key = HostKey(config.interface, config.vhid)
+        self.state = State.INIT
+        self.since: float | None = None
+        self.reason: Reason | None = None
+        self.last_peer: PeerInfo | None = None
+        self.adverts_sent = 0
+        self.adverts_received = 0
+        self._counter = counter % COUNTER_MODULUS
+        self._deadline: float | None = None
+        self._delayed_arp = -1
+        self._link_up = True
+        self._send_errors = 0
+        self._send_successes = 0
+        self._suppressed = False
+
+    # -- queries ---------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When on_timer() next needs to run; None while nothing is due."""
+        return self._deadline
+
+    @property
+    def advskew(self) -> int:
+        """The skew we advertise and compare with: raised while sends fail."""
+        if self._suppressed:
+            return max(self.config.advskew, timing.SUPPRESSED_ADVSKEW)
+        return self.config.advskew
+
+    @property
+    def advert_interval(self) -> timing.Interval:
+        return timing.advert_interval(self.config.advbase, self.advskew)
+
+    @property
+    def master_down_interval(self) -> timing.Interval:
+        c = self.config
+        return timing.master_down_interval(c.advbase, c.advskew, c.deadratio)
+
+    @property
+    def link_up(self) -> bool:
+        return self._link_up
+
+    # -- inputs ----------------------------------------------------------
+
+    def start(self, *, now: float, link_up: bool = True) -> list[Action]:
+        if self.state is not State.INIT:
+            return []
+        self._link_up = link_up or self.config.ignoreifstate
+        actions = self._set_state(State.BACKUP, Reason.STARTED, now=now)
+        self._deadline = self._master_down_at(now) if self._link_up else None
+        return actions
+
+    def receive(self, advert: Advertisement, *, source: IPv4Address, now: float) -> list[Action]:
+        """A valid (authenticated) advertisement for our vhid from another node."""
+        if self.state is State.INIT or not self._link_up:
+            return []
+        self.adverts_received += 1
+        self.last_peer = PeerInfo(source, advert.advbase, advert.advskew, now)
+        theirs = timing.advert_interval(advert.advbase, advert.advskew)
+        ours = self.advert_interval
+        if self.state is State.MASTER:
+            if timing.sender_is_preferred(ours, theirs, self.config.srcip, source):
+                # One more advertisement so the new master knows to re-assert.
+                actions = self._advertise(now=now)
+                actions += self._set_state(State.BACKUP, Reason.PREFERRED_MASTER, now=now)
+                self._deadline = self._master_down_at(now)
+                return actions
+            self._delayed_arp = DELAYED_ARP_ADVERTS
+            return [
+                Notice(self.key, f"non-preferred master {source} advertising: re-asserting"),
+                self._arp(),
+            ]
+        if self.config.preempt and ours < theirs:
+            return self._become_master(Reason.PREEMPT, now=now)
+        if self._master_down_threshold() < theirs:
+            return self._become_master(Reason.MASTER_LEAVING, now=now)
+        self._deadline = self._master_down_at(now)
+        return []
+
+    def on_timer(self, *, now: float) -> list[Action]:
+        if self._deadline is None or now < self._deadline:
+            return []  # early or stale wake-ups are harmless
+        if self.state is State.BACKUP:
+            return self._become_master(Reason.MASTER_DOWN, now=now)
+        if self.state is State.MASTER:
+            return self._advertise(now=now)
+        return []
+
+    def link_changed(self, *, up: bool, now: float) -> list[Action]:
+        if self.config.ignoreifstate or up == self._link_up:
+            return []
+        self._link_up = up
+        if self.state is State.INIT:
+            return []
+        if up:
+            self._deadline = self._master_down_at(now)
+            return [Notice(self.key, "carrier is back: listening for a master")]
+        self._deadline = None
+        actions: list[Action] = [Notice(self.key, "no carrier: silent until it returns")]
+        return actions + self._set_state(State.BACKUP, Reason.LINK_DOWN, now=now)
+
+    def force_backup(self, *, now: float) -> list[Action]:
+        """Step down (SIGUSR2): BACKUP now, a master again only if nobody else is."""
+        if self.state is not State.MASTER:
+            return []
+        actions = self._set_state(State.BACKUP, Reason.FORCED, now=now)
+        self._deadline = self._master_down_at(now + STEPDOWN_HOLD)
+        return actions
+
+    def shutdown(self, *, now: float) -> list[Action]:
+        """Stop: with `shutdown` configured a non-BACKUP host runs its down script."""
+        if self.state is State.INIT:
+            return []
+        actions: list[Action] = []
+        if self.config.shutdown and self.state is not State.BACKUP:
+            actions.append(RunScript(self.key, "down"))
+        actions.append(StateChanged(self.key, self.state, State.INIT, Reason.SHUTDOWN))
+        self._enter(State.INIT, Reason.SHUTDOWN, now=now)
+        self._deadline = None
+        return actions
+
+    def send_result(self, *, ok: bool, now: float) -> list[Action]:
+        """The runtime reports whether an advertisement left the machine."""
+        if not ok:
+            self._send_successes = 0
+            self._send_errors += 1
+            if self._send_errors == SEND_ERRORS_TO_SUPPRESS and not self._suppressed:
+                self._suppressed = True
+                return [
+                    Notice(self.key, "advertisements keep failing: advertising with advskew 240")
+                ]
+            return []
+        if not self._suppressed:
+            self._send_errors = 0
+            return []
+        self._send_successes += 1
+        if self._send_successes >= SENDS_TO_RECOVER:
+            self._suppressed = False
+            self._send_errors = self._send_successes = 0
+            return [Notice(self.key, "advertisements succeed again: normal advskew")]
+        return []
+
+    # -- internals -------------------------------------------------------
+
+    def _master_down_threshold(self) -> timing.Interval:
+        # ucarp compares a leaving master against deadratio*advbase plus the
+        # skew we currently advertise with.
+        c = self.config
+        return timing.master_down_interval(c.advbase, self.advskew, c.deadratio)
+
+    def _master_down_at(self, now: float) -> float:
+        return now + self.master_down_interval.total
+
+    def _become_master(self, reason: Reason, *, now: float) -> list[Action]:
+        actions = self._set_state(State.MASTER, reason, now=now)
+        actions.append(self._arp())
+        actions += self._advertise(now=now)
+        self._delayed_arp = DELAYED_ARP_ADVERTS
+        return actions
+
+    def _advertise(self, *, now: float) -> list[Action]:
+        self._counter = (self._counter + 1) % COUNTER_MODULUS
+        c = self.config
+        advert = Advertisement(
+            vhid=c.vhid,
+            advbase=c.advbase,
+            advskew=self.advskew,
+            counter=self._counter,
+            digest=auth.digest(c.password, c.vhid, c.addresses, self._counter),
+        )
+        self.adverts_sent += 1
+        actions: list[Action] = [SendAdvertisement(self.key, advert)]
+        if self._delayed_arp > 0:
+            self._delayed_arp -= 1
+        if self._delayed_arp == 0:
+            if self.state is State.MASTER:
+                actions.append(self._arp())
+            self._delayed_arp = -1
+        self._deadline = now + self.advert_interval.total
+        return actions
+
+    def _arp(self) -> SendGratuitousArp:
+        return SendGratuitousArp(self.key, self.config.addresses)
+
+    def _set_state(self, new: State, reason: Reason, *, now: float) -> list[Action]:
+        old = self.state
+        if new is old:
+            return []
+        self._enter(new, reason, now=now)
+        actions: list[Action] = [StateChanged(self.key, old, new, reason)]
+        if new is State.MASTER:
+            actions.append(RunScript(self.key, "up"))
+        elif not (old is State.INIT and self.config.neutral):
+            actions.append(RunScript(self.key, "down"))
+        return actions
+
+    def _enter(self, new: State, reason: Reason, *, now: float) -> None:
+        self.state, self.reason, self.since = new, reason, now

@@ -1,0 +1,50 @@
+"""Interval arithmetic, done as ucarp does: (seconds, microseconds) pairs."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+from typing import NamedTuple
+
+# While sends fail, ucarp advertises with at least this skew (it stops preempting).
+SUPPRESSED_ADVSKEW = 240
+
+
+class Interval(NamedTuple):
+    """Compared as (seconds, microseconds) pairs, exactly as ucarp's timercmp."""
+
+    seconds: int
+    micros: int
+
+    @property
+    def total(self) -> float:
+        return self.seconds + self.micros / 1_000_000
+
+
+def _skew_micros(advskew: int) -> int:
+    return advskew * 1_000_000 // 256
+
+
+def advert_interval(advbase: int, advskew: int) -> Interval:
+    return Interval(advbase, _skew_micros(advskew))
+
+
+def master_down_interval(advbase: int, advskew: int, deadratio: int) -> Interval:
+    return Interval(advbase * deadratio, _skew_micros(advskew))
+
+
+def ucarp_order(address: IPv4Address) -> int:
+    """The integer ucarp compares source addresses by.
+
+    ucarp compares the network-order bytes read as a host integer; on the
+    little-endian machines it runs on, the last octet is most significant.
+    """
+    return int.from_bytes(address.packed, "little")
+
+
+def sender_is_preferred(
+    ours: Interval, theirs: Interval, our_ip: IPv4Address, their_ip: IPv4Address
+) -> bool:
+    """Whether a master advertising `theirs` from `their_ip` wins over us."""
+    if theirs != ours:
+        return theirs < ours
+    return ucarp_order(their_ip) < ucarp_order(our_ip)
