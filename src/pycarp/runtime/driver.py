@@ -1,0 +1,179 @@
+"""The thin asyncio driver: feeds packets, time and link events to the core and
+carries out the actions it returns. It decides nothing about the protocol.
+
+Exactly one timer is armed, for the core's earliest deadline; nothing polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from pycarp.core import packet
+from pycarp.core.actions import (
+    Action,
+    HostKey,
+    Notice,
+    PacketDropped,
+    RunScript,
+    SendAdvertisement,
+    SendGratuitousArp,
+    StateChanged,
+)
+from pycarp.core.errors import DropReason
+from pycarp.core.node import Node
+from pycarp.platform.base import CarpReceiver, FrameSender, InterfaceInfo
+
+log = logging.getLogger("pycarp")
+DROP_LOG_INTERVAL = 10.0  # at most one log line per (reason, source) this often
+
+
+@dataclass
+class Port:
+    """What the driver holds for one interface."""
+
+    info: InterfaceInfo
+    receiver: CarpReceiver
+    sender: FrameSender
+
+
+class DropLog:
+    """Logs dropped packets without letting a flood of them flood the log."""
+
+    def __init__(self, interval: float = DROP_LOG_INTERVAL, limit: int = 1024) -> None:
+        self._interval, self._limit = interval, limit
+        self._seen: dict[tuple[DropReason, str], tuple[float, int]] = {}
+
+    def __call__(self, drop: PacketDropped, now: float) -> None:
+        where = f"{drop.key}: " if drop.key else ""
+        slot = (drop.reason, str(drop.source))
+        last, quiet = self._seen.get(slot, (-self._interval, 0))
+        if now - last < self._interval:
+            self._seen[slot] = (last, quiet + 1)
+            return
+        if len(self._seen) >= self._limit:
+            self._seen.clear()
+        self._seen[slot] = (now, 0)
+        more = f" (+{quiet} more since the last report)" if quiet else ""
+        log.warning("%sdropped packet from %s: %s%s", where, drop.source, drop.detail, more)
+
+
+class Driver:
+    def __init__(
+        self,
+        node: Node,
+        ports: dict[str, Port],
+        run_script: Callable[[HostKey, list[str]], None],
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.node = node
+        self.ports = ports
+        self._run_script = run_script
+        self._loop = asyncio.get_running_loop()
+        self._clock = clock or self._loop.time
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_for: float | None = None
+        self._drop_log = DropLog()
+
+    def now(self) -> float:
+        return self._clock()
+
+    # -- inputs ----------------------------------------------------------
+
+    def start(self) -> None:
+        running = {name: port.info.running for name, port in self.ports.items()}
+        for name, port in self.ports.items():
+            self._loop.add_reader(port.receiver.fileno(), self._on_readable, name)
+        self.step(self.node.start(now=self.now(), link_up=lambda name: running[name]))
+
+    def stop(self) -> None:
+        for port in self.ports.values():
+            self._loop.remove_reader(port.receiver.fileno())
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._armed_for = None
+
+    def _on_readable(self, interface: str) -> None:
+        try:
+            datagrams = self.ports[interface].receiver.receive()
+        except OSError as exc:
+            log.error("%s: receive failed: %s", interface, exc)
+            return
+        for datagram in datagrams:
+            self.step(self.node.receive(datagram, interface=interface, now=self.now()))
+
+    def _on_timer(self) -> None:
+        due = self._armed_for
+        self._timer = self._armed_for = None
+        # call_at may fire a hair early; the core must see its deadline as reached.
+        now = max(due or 0.0, self.now())
+        self.step(self.node.on_timer(now=now))
+
+    def step(self, actions: Iterable[Action]) -> None:
+        """Carry out actions (and whatever they lead to), then re-arm the timer."""
+        queue = deque(actions)
+        while queue:
+            queue.extend(self._dispatch(queue.popleft()))
+        deadline = self.node.next_deadline()
+        if deadline != self._armed_for:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
+            self._armed_for = deadline
+
+    # -- actions ---------------------------------------------------------
+
+    def _dispatch(self, action: Action) -> list[Action]:
+        match action:
+            case SendAdvertisement(key, advert):
+                return self._send_advert(key, advert)
+            case SendGratuitousArp(key, addresses):
+                port = self.ports[key.interface]
+                for address in addresses:
+                    self._send(key, packet.gratuitous_arp(port.info.mac, address), "ARP")
+            case RunScript(key, which):
+                self._script(key, which)
+            case StateChanged(key, old, new, reason):
+                log.warning("%s: %s -> %s: %s", key, old.value, new.value, reason.value)
+            case Notice(key, message):
+                log.warning("%s: %s", key, message)
+            case PacketDropped():
+                self._drop_log(action, self.now())
+        return []
+
+    def _send_advert(self, key: HostKey, advert: packet.Advertisement) -> list[Action]:
+        config = self.node.hosts[key].config
+        port = self.ports[key.interface]
+        datagram = packet.encode_ipv4(
+            config.srcip, config.group, advert.encode(), ident=random.getrandbits(16)
+        )
+        dst = packet.BROADCAST_MAC if config.nomcast else packet.multicast_mac(config.group)
+        frame = packet.ethernet(dst, port.info.mac, packet.ETHERTYPE_IP, datagram)
+        ok = self._send(key, frame, "advertisement")
+        if ok:
+            log.debug("%s: advertisement sent (advskew %d)", key, advert.advskew)
+        return self.node.send_result(key, ok=ok, now=self.now())
+
+    def _send(self, key: HostKey, frame: bytes, what: str) -> bool:
+        try:
+            self.ports[key.interface].sender.send(frame)
+        except OSError as exc:
+            log.warning("%s: sending %s failed: %s", key, what, exc)
+            return False
+        return True
+
+    def _script(self, key: HostKey, which: str) -> None:
+        config = self.node.hosts[key].config
+        script = config.upscript if which == "up" else config.downscript
+        if not script:
+            return
+        for address in config.addresses:
+            argv = [script, key.interface, str(address)]
+            if config.xparam is not None:
+                argv.append(config.xparam)
+            self._run_script(key, argv)

@@ -1,0 +1,182 @@
+"""The driver with fake adapters on a real event loop (short intervals, no root)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from ipaddress import IPv4Address
+
+import pytest
+
+from pycarp.core import auth, packet
+from pycarp.core.actions import HostKey
+from pycarp.core.config import VirtualHostConfig
+from pycarp.core.node import Node
+from pycarp.platform.base import InterfaceInfo
+from pycarp.runtime.driver import Driver, Port
+
+MAC = bytes.fromhex("020000000001")
+VIP = IPv4Address("198.51.100.200")
+ME = IPv4Address("198.51.100.201")
+PEER = IPv4Address("198.51.100.202")
+
+
+class FakeReceiver:
+    """A socketpair stands in for the raw socket, so the loop really waits on it."""
+
+    def __init__(self) -> None:
+        self.inside, self.outside = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.inside.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.inside.fileno()
+
+    def receive(self) -> list[bytes]:
+        out = []
+        while True:
+            try:
+                out.append(self.inside.recv(2048))
+            except BlockingIOError:
+                return out
+
+    def close(self) -> None:
+        self.inside.close()
+        self.outside.close()
+
+
+class FakeSender:
+    def __init__(self, fail: int = 0) -> None:
+        self.frames: list[bytes] = []
+        self.fail = fail
+
+    def send(self, frame: bytes) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise OSError(100, "Network is down")
+        self.frames.append(frame)
+
+    def close(self) -> None:
+        pass
+
+    def adverts(self) -> list[tuple[bytes, packet.IPv4Header, packet.Advertisement]]:
+        out = []
+        for frame in self.frames:
+            if frame[12:14] == b"\x08\x00":
+                header, payload = packet.parse_ipv4(frame[14:])
+                out.append((frame[:6], header, packet.decode(payload)))
+        return out
+
+    def arps(self) -> list[bytes]:
+        return [f for f in self.frames if f[12:14] == b"\x08\x06"]
+
+
+def config(**kw: object) -> VirtualHostConfig:
+    base: dict[str, object] = dict(
+        interface="eth0",
+        srcip=ME,
+        vhid=7,
+        addresses=(VIP,),
+        password=b"secret",
+        advbase=0,
+        advskew=13,  # ~50 ms: keeps the test short
+        upscript="/bin/up",
+        downscript="/bin/down",
+    )
+    base.update(kw)
+    return VirtualHostConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def receiver() -> Iterator[FakeReceiver]:
+    r = FakeReceiver()
+    yield r
+    r.close()
+
+
+async def run_driver(
+    cfg: VirtualHostConfig,
+    receiver: FakeReceiver,
+    sender: FakeSender,
+    seconds: float,
+    inject: list[tuple[float, bytes]] | None = None,
+) -> tuple[Node, list[list[str]]]:
+    node = Node([cfg], counter=lambda: 1)
+    scripts: list[list[str]] = []
+    port = Port(InterfaceInfo("eth0", 2, MAC, True), receiver, sender)
+    driver = Driver(node, {"eth0": port}, lambda _key, argv: scripts.append(argv))
+    driver.start()
+    loop = asyncio.get_running_loop()
+    for at, data in inject or []:
+        loop.call_later(at, receiver.outside.send, data)
+    await asyncio.sleep(seconds)
+    driver.stop()
+    return node, scripts
+
+
+def peer_advert(advbase: int, advskew: int, *, password: bytes = b"secret") -> bytes:
+    advert = packet.Advertisement(
+        vhid=7,
+        advbase=advbase,
+        advskew=advskew,
+        counter=5,
+        digest=auth.digest(password, 7, [VIP], 5),
+    )
+    return packet.encode_ipv4(PEER, IPv4Address("224.0.0.18"), advert.encode(), ident=1)
+
+
+async def test_lone_node_becomes_master_and_advertises(receiver: FakeReceiver) -> None:
+    sender = FakeSender()
+    node, scripts = await run_driver(config(), receiver, sender, 0.6)
+    assert node.hosts[HostKey("eth0", 7)].state.value == "MASTER"
+    assert scripts[0] == ["/bin/down", "eth0", str(VIP)]
+    assert scripts[1] == ["/bin/up", "eth0", str(VIP)]
+    adverts = sender.adverts()
+    assert len(adverts) >= 3
+    dst, header, advert = adverts[0]
+    assert dst == packet.multicast_mac(IPv4Address("224.0.0.18"))
+    assert (header.src, header.dst, header.ttl) == (ME, IPv4Address("224.0.0.18"), 255)
+    assert auth.verify(b"secret", 7, [VIP], advert.counter, advert.digest)
+    arp = sender.arps()[0]
+    assert arp[:6] == packet.BROADCAST_MAC and arp[6:12] == MAC
+    # the first ARP plus the delayed one two advertisements later
+    assert len(sender.arps()) == 2
+
+
+async def test_nomcast_sends_ethernet_broadcast(receiver: FakeReceiver) -> None:
+    sender = FakeSender()
+    await run_driver(config(nomcast=True), receiver, sender, 0.4)
+    dst, header, _ = sender.adverts()[0]
+    assert dst == packet.BROADCAST_MAC
+    assert header.dst == IPv4Address("224.0.0.18")
+
+
+async def test_xparam_is_passed_to_scripts(receiver: FakeReceiver) -> None:
+    _, scripts = await run_driver(
+        config(xparam="extra"), receiver, sender=FakeSender(), seconds=0.3
+    )
+    assert scripts[-1] == ["/bin/up", "eth0", str(VIP), "extra"]
+
+
+async def test_failing_sends_raise_the_advertised_skew(receiver: FakeReceiver) -> None:
+    sender = FakeSender(fail=5)  # the first ARP, three adverts, the delayed ARP
+    await run_driver(config(), receiver, sender, 0.8)
+    assert sender.adverts(), "sending resumed after the failures"
+    assert sender.adverts()[0][2].advskew == 240
+
+
+async def test_preferred_master_makes_us_step_down(receiver: FakeReceiver) -> None:
+    sender = FakeSender()
+    # we become master after ~150 ms; a faster master (advbase 0, skew 1) then shows up
+    inject = [(0.3 + i * 0.01, peer_advert(0, 1)) for i in range(20)]
+    node, scripts = await run_driver(config(), receiver, sender, 0.45, inject)
+    assert node.hosts[HostKey("eth0", 7)].state.value == "BACKUP"
+    assert scripts[-1][0] == "/bin/down"
+
+
+async def test_bad_digest_is_counted_not_obeyed(receiver: FakeReceiver) -> None:
+    sender = FakeSender()
+    inject = [(0.3, peer_advert(0, 1, password=b"wrong"))]
+    node, _ = await run_driver(config(), receiver, sender, 0.4, inject)
+    assert node.hosts[HostKey("eth0", 7)].state.value == "MASTER"
+    assert sum(node.drops.values()) == 1
