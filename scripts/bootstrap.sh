@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what pycarp, its demo and its tests need on a Debian machine (as root):
+# Debian's iproute2, ucarp (the reference peer) and ping, then a virtualenv in .venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(iproute2 iputils-ping ucarp procps)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'

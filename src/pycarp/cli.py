@@ -1,0 +1,607 @@
+"""The pycarp command line: ucarp 1.5.2's options, checked, as DaemonSettings.
+
+The options and their meaning are ucarp's (long names, short letters,
+defaults, getopt_long's abbreviations). What differs is that every value is
+checked: a bad one is a one-line error naming the option (and the file and
+line when it came from ``--config``) with exit status 2, where ucarp would
+silently truncate a number or print its usage and exit 0.
+
+The parsing is a small getopt_long of our own rather than argparse, because
+argparse cannot say which line of an options file an argument came from, and
+its abbreviation rules differ from getopt_long's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from ipaddress import AddressValueError, IPv4Address
+
+from pycarp import __version__
+from pycarp.core.config import DEFAULT_GROUP, VirtualHostConfig
+from pycarp.core.errors import ConfigError
+from pycarp.optionsfile import OptionsFileError, SourcedArg, read_sourced_options
+from pycarp.settings import DaemonSettings
+
+__all__ = [
+    "OPTIONS",
+    "SUBCOMMANDS",
+    "SYSLOG_FACILITIES",
+    "InfoRequested",
+    "Option",
+    "UsageError",
+    "check_script",
+    "interface_exists",
+    "main",
+    "parse_daemon_args",
+    "read_passfile",
+    "settings_from_args",
+    "usage",
+]
+
+PROG = "pycarp"
+EXIT_USAGE = 2
+
+# ucarp's defaults for what may be left out (vhid may not: ucarp's is 0,
+# which it then refuses with "You must supply a valid virtual host id").
+DEFAULT_ADVBASE = 1
+DEFAULT_ADVSKEW = 0
+DEFAULT_DEADRATIO = 3
+DEFAULT_FACILITY = "daemon"
+MAX_DEADRATIO = 2**32 - 1  # ucarp keeps it in an unsigned int
+PASSFILE_READ_LIMIT = 511  # ucarp reads the first line with fgets(buf, 512)
+
+# ucarp accepts what glibc's facilitynames[] lists, case-insensitively,
+# minus "mark" (internal to syslogd, not a facility one can log to).
+_NAMED_FACILITIES = ("auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail")
+SYSLOG_FACILITIES = frozenset(
+    (*_NAMED_FACILITIES, "news", "syslog", "user", "uucp", *(f"local{n}" for n in range(8)))
+)
+_FACILITY_ALIASES = {"security": "auth"}  # deprecated name that ucarp still takes
+NO_SYSLOG = "none"
+
+
+class UsageError(ConfigError):
+    """A bad command line or options file; the message is the whole error line."""
+
+
+class InfoRequested(Exception):
+    """--help or --version was given: print ``text`` and exit 0."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+@dataclass(frozen=True)
+class Option:
+    """One command-line option."""
+
+    names: tuple[str, ...]  # long names; the first is the one messages use
+    short: str | None
+    metavar: str | None  # None: a flag, which takes no value
+    help: str
+    ucarp: bool = True  # in ucarp's table: wins abbreviation ties over pycarp's own
+
+    @property
+    def key(self) -> str:
+        return self.names[0]
+
+    @property
+    def takes_value(self) -> bool:
+        return self.metavar is not None
+
+    @property
+    def label(self) -> str:
+        return f"--{self.key}"
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(("interface",), "i", "if", "bind interface <if> (required)"),
+    Option(("srcip",), "s", "ip", "source (real) IP address of that host (required)"),
+    # ucarp's table says "mcastip" and its getopt string lacks "m:"; its help
+    # says --mcast/-m. All three work here.
+    Option(("mcast", "mcastip"), "m", "ip", "multicast group IP address (default 224.0.0.18)"),
+    Option(("vhid",), "v", "id", "virtual IP identifier (1-255, required)"),
+    Option(("pass",), "p", "pass", "password (at most 19 bytes)"),
+    Option(("passfile",), "o", "file", "read password from the first line of <file>"),
+    Option(("preempt",), "P", None, "becomes a master as soon as possible"),
+    Option(("neutral",), "n", None, "don't run downscript at start if backup"),
+    Option(("addr",), "a", "ip", "virtual shared IP address (required)"),
+    Option(("help",), "h", None, "summary of command-line options"),
+    Option(("advbase",), "b", "seconds", "advertisement frequency (0-255, default 1)"),
+    Option(("advskew",), "k", "skew", "advertisement skew (0-255, default 0)"),
+    Option(("upscript",), "u", "file", "run <file> to become a master"),
+    Option(("downscript",), "d", "file", "run <file> to become a backup"),
+    Option(("deadratio",), "r", "ratio", "ratio to consider a host as dead (default 3)"),
+    Option(("debug",), "D", None, "enable debug output"),
+    Option(("shutdown",), "z", None, "call shutdown script at exit"),
+    Option(("daemonize",), "B", None, "run in background"),
+    Option(("ignoreifstate",), "S", None, "ignore interface state (down, no carrier)"),
+    Option(("nomcast",), "M", None, "use broadcast (instead of multicast) advertisements"),
+    Option(("facility",), "f", "facility", "set syslog facility (default=daemon), or none"),
+    Option(("xparam",), "x", "value", "extra parameter to send to up/down scripts"),
+    Option(("config",), "c", "file", "read options from <file> first (pycarp only)", ucarp=False),
+    Option(("version",), "V", None, "print the version and exit (pycarp only)", ucarp=False),
+)
+
+_BY_LONG = {name: option for option in OPTIONS for name in option.names}
+_BY_SHORT = {option.short: option for option in OPTIONS if option.short}
+_PASSWORD = "password"  # --pass and --passfile set the same thing; the last one wins
+
+
+# --- machine checks (kept apart so tests can replace them) -------------------
+
+
+def interface_exists(name: str) -> bool:
+    """Whether this machine has a network interface called ``name``."""
+    try:
+        socket.if_nametoindex(name)
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return False
+    return True
+
+
+def check_script(path: str) -> str:
+    """The absolute path of an up/down script; ConfigError if it cannot run.
+
+    Absolute because the daemon may change directory when it daemonizes.
+    """
+    full = os.path.abspath(path)
+    if not os.path.exists(full):
+        raise ConfigError(f"{path} does not exist")
+    if os.path.isdir(full):
+        raise ConfigError(f"{path} is a directory")
+    if not os.access(full, os.X_OK):
+        raise ConfigError(f"{path} is not executable")
+    return full
+
+
+def read_passfile(path: str) -> bytes:
+    """The password in ``path``: its first line without the newline, as ucarp reads it.
+
+    Like ucarp, a carriage return before the newline is kept (it is part of
+    the key a ucarp peer reading the same file would use), and the password
+    stops at a NUL byte.
+    """
+    try:
+        with open(path, "rb") as file:
+            line = file.readline(PASSFILE_READ_LIMIT)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not line:
+        raise ConfigError(f"{path} is empty")
+    return line.split(b"\n", 1)[0].split(b"\0", 1)[0]
+
+
+# --- entry points ------------------------------------------------------------
+
+
+Subcommand = Callable[[list[str]], int]
+
+
+def _lazy(module_name: str, attribute: str = "main") -> Subcommand:
+    """A subcommand whose module is imported only when it runs."""
+
+    def run(args: list[str]) -> int:
+        module = importlib.import_module(module_name)
+        entry: Subcommand = getattr(module, attribute)
+        return entry(args)
+
+    run.__name__ = f"{module_name}.{attribute}"
+    return run
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "demo": _lazy("pycarp.demo"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``pycarp`` program: a subcommand, or ucarp's options to run the daemon."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[args[0]](args[1:])
+    try:
+        settings = parse_daemon_args(args)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    return _run_daemon(settings)
+
+
+def _run_daemon(settings: DaemonSettings) -> int:
+    runtime = importlib.import_module("pycarp.runtime.daemon")
+    run: Callable[[DaemonSettings], int] = runtime.run
+    return run(settings)
+
+
+def parse_daemon_args(argv: Sequence[str]) -> DaemonSettings:
+    """ucarp's options as DaemonSettings, or exit like argparse does.
+
+    A bad option prints ``pycarp: error: ...`` on stderr and raises
+    SystemExit(2); --help and --version print on stdout and raise
+    SystemExit(0).
+    """
+    try:
+        return settings_from_args(argv)
+    except InfoRequested as info:
+        sys.stdout.write(info.text)
+        raise SystemExit(0) from None
+    except ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def settings_from_args(argv: Sequence[str], *, check_machine: bool = True) -> DaemonSettings:
+    """ucarp's options as DaemonSettings, without printing or exiting.
+
+    Raises UsageError for anything wrong and InfoRequested for --help or
+    --version. ``check_machine=False`` skips the checks of this machine (the
+    interface exists, the scripts are executable), for checking a
+    configuration meant for another host.
+    """
+    chosen = _last_of_each(_gather(argv))
+    _require(chosen)
+    vhost = _make_vhost(chosen)
+    if check_machine:
+        vhost = _check_machine(vhost, chosen)
+    return DaemonSettings(
+        vhosts=(vhost,),
+        facility=_facility(chosen.get("facility")),
+        debug="debug" in chosen,
+        daemonize="daemonize" in chosen,
+    )
+
+
+# --- scanning: arguments -> options given, getopt_long style -----------------
+
+
+@dataclass(frozen=True)
+class _Given:
+    """One option as written, with its value and where it was written."""
+
+    option: Option
+    value: str
+    origin: str | None  # "file:line", or None for the command line
+
+    def fail(self, reason: str) -> UsageError:
+        return _fail(self.origin, f"{self.option.label}: {reason}")
+
+
+def _fail(origin: str | None, message: str) -> UsageError:
+    return UsageError(f"{origin}: {message}" if origin else message)
+
+
+class _Cursor:
+    """Walks a list of arguments; an option may take the next one as its value."""
+
+    def __init__(self, args: Sequence[SourcedArg]) -> None:
+        self._args = args
+        self._next = 0
+
+    def take(self) -> SourcedArg | None:
+        if self._next >= len(self._args):
+            return None
+        self._next += 1
+        return self._args[self._next - 1]
+
+    def rest(self) -> Sequence[SourcedArg]:
+        return self._args[self._next :]
+
+
+def _scan(args: Sequence[SourcedArg]) -> list[_Given]:
+    cursor = _Cursor(args)
+    given: list[_Given] = []
+    while (arg := cursor.take()) is not None:
+        if arg.value == "--":
+            _refuse_operands(cursor.rest())
+        elif arg.value.startswith("--"):
+            given.append(_scan_long(arg, cursor))
+        elif arg.value.startswith("-") and arg.value != "-":
+            given.extend(_scan_short(arg, cursor))
+        else:
+            _refuse_operands([arg])
+    return given
+
+
+def _refuse_operands(operands: Sequence[SourcedArg]) -> None:
+    # ucarp silently ignores them; here they are most likely a missing "-".
+    if operands:
+        first = operands[0]
+        raise _fail(first.origin, f"unexpected argument {first.value!r} (options start with -)")
+
+
+def _scan_long(arg: SourcedArg, cursor: _Cursor) -> _Given:
+    name, has_value, inline = arg.value[2:].partition("=")
+    option = _lookup_long(name, arg.origin)
+    if not option.takes_value:
+        if has_value:
+            raise _fail(arg.origin, f"{option.label} takes no value")
+        return _flag(option, arg.origin)
+    if has_value:
+        return _Given(option, inline, arg.origin)
+    return _Given(option, _value_for(option.label, arg, cursor), arg.origin)
+
+
+def _scan_short(arg: SourcedArg, cursor: _Cursor) -> list[_Given]:
+    given: list[_Given] = []
+    letters = arg.value[1:]
+    for position, letter in enumerate(letters):
+        option = _BY_SHORT.get(letter)
+        if option is None:
+            raise _fail(arg.origin, f"unknown option -{letter}")
+        if not option.takes_value:
+            given.append(_flag(option, arg.origin))
+            continue
+        # like getopt, the rest of the word is the value ("-v5"), else the next word
+        attached = letters[position + 1 :]
+        value = attached or _value_for(f"-{letter}", arg, cursor)
+        given.append(_Given(option, value, arg.origin))
+        break
+    return given
+
+
+def _flag(option: Option, origin: str | None) -> _Given:
+    if option.key == "help":
+        raise InfoRequested(usage())
+    if option.key == "version":
+        raise InfoRequested(f"{PROG} {__version__}\n")
+    return _Given(option, "", origin)
+
+
+def _value_for(label: str, arg: SourcedArg, cursor: _Cursor) -> str:
+    value = cursor.take()
+    if value is None:
+        raise _fail(arg.origin, f"{label} needs a value")
+    return value.value
+
+
+def _lookup_long(name: str, origin: str | None) -> Option:
+    """getopt_long's rule: an exact name, else a prefix of exactly one option.
+
+    ucarp's own options are tried first so that an abbreviation keeps the
+    meaning it has in ucarp (``--v`` is --vhid, not --version).
+    """
+    if name in _BY_LONG:
+        return _BY_LONG[name]
+    for from_ucarp in (True, False) if name else ():
+        names = sorted(
+            n for n, o in _BY_LONG.items() if o.ucarp is from_ucarp and n.startswith(name)
+        )
+        keys = {_BY_LONG[n].key for n in names}  # --mcast and --mcastip are one option
+        if len(keys) == 1:
+            return _BY_LONG[names[0]]
+        if keys:
+            listed = ", ".join(f"--{n}" for n in names)
+            raise _fail(origin, f"ambiguous option --{name} (could be {listed})")
+    raise _fail(origin, f"unknown option --{name}")
+
+
+# --- gathering: command line + options files -> the last value of each -------
+
+
+def _gather(argv: Sequence[str]) -> list[_Given]:
+    """The options given, the files' first (in order), then the command line's."""
+    command_line = _scan([SourcedArg(arg) for arg in argv])
+    from_files: list[_Given] = []
+    for given in command_line:
+        if given.option.key == "config":
+            from_files.extend(_scan_file(given))
+    return from_files + [g for g in command_line if g.option.key != "config"]
+
+
+def _scan_file(config: _Given) -> list[_Given]:
+    try:
+        args = read_sourced_options(config.value)
+    except OptionsFileError as exc:
+        # a bad line speaks for itself; an unreadable file is --config's fault
+        raise (UsageError(str(exc)) if exc.line else config.fail(str(exc))) from None
+    given = _scan(args)
+    for nested in given:
+        if nested.option.key == "config":
+            raise nested.fail("cannot be used inside an options file")
+    return given
+
+
+def _last_of_each(given: Sequence[_Given]) -> dict[str, _Given]:
+    """Later options override earlier ones, as in ucarp (a flag, once set, stays)."""
+    chosen: dict[str, _Given] = {}
+    for one in given:
+        key = _PASSWORD if one.option.key in ("pass", "passfile") else one.option.key
+        chosen[key] = one
+    return chosen
+
+
+# --- building: values -> VirtualHostConfig and DaemonSettings ----------------
+
+_REQUIRED = (
+    ("interface", "--interface (pycarp does not pick one as ucarp does)"),
+    ("srcip", "--srcip"),
+    ("vhid", "--vhid"),
+    (_PASSWORD, "--pass or --passfile"),
+    ("addr", "--addr"),
+)
+
+
+def _require(chosen: dict[str, _Given]) -> None:
+    missing = [label for key, label in _REQUIRED if key not in chosen]
+    if missing:
+        raise UsageError(f"missing required options: {', '.join(missing)} (see --help)")
+
+
+def _make_vhost(chosen: dict[str, _Given]) -> VirtualHostConfig:
+    interface = chosen["interface"]
+    try:
+        return VirtualHostConfig(
+            interface=interface.value,
+            srcip=_address(chosen["srcip"]),
+            vhid=_number(chosen["vhid"]),
+            addresses=(_address(chosen["addr"]),),
+            password=_password(chosen[_PASSWORD]),
+            advbase=_number(chosen.get("advbase"), DEFAULT_ADVBASE),
+            advskew=_number(chosen.get("advskew"), DEFAULT_ADVSKEW),
+            deadratio=_deadratio(chosen.get("deadratio")),
+            preempt="preempt" in chosen,
+            neutral="neutral" in chosen,
+            group=_address(chosen["mcast"]) if "mcast" in chosen else DEFAULT_GROUP,
+            nomcast="nomcast" in chosen,
+            ignoreifstate="ignoreifstate" in chosen,
+            upscript=_text(chosen.get("upscript")),
+            downscript=_text(chosen.get("downscript")),
+            xparam=_text(chosen.get("xparam")),
+            shutdown="shutdown" in chosen,
+        )
+    except UsageError:
+        raise
+    except ConfigError as exc:
+        raise _name_the_option(exc, chosen) from None
+
+
+# Which option sets each field that VirtualHostConfig names in its errors.
+_FIELD_KEYS = {
+    "interface": "interface",
+    "srcip": "srcip",
+    "vhid": "vhid",
+    "advbase": "advbase",
+    "advskew": "advskew",
+    "deadratio": "deadratio",
+    "pass": _PASSWORD,
+    "addr": "addr",
+    "mcast": "mcast",
+}
+
+
+def _name_the_option(exc: ConfigError, chosen: dict[str, _Given]) -> UsageError:
+    """Turn "advskew: ..." from the core into "file:line: --advskew: ..."."""
+    fields, found, reason = str(exc).partition(": ")
+    names = fields.split("/")
+    if not found or not all(name in _FIELD_KEYS for name in names):
+        return UsageError(str(exc))
+    givens = [chosen.get(_FIELD_KEYS[name]) for name in names]
+    labels = [g.option.label if g else f"--{name}" for name, g in zip(names, givens, strict=True)]
+    origin = next((g.origin for g in givens if g is not None and g.origin), None)
+    return _fail(origin, f"{'/'.join(labels)}: {reason}")
+
+
+_C_NUMBER = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_OCTAL_SLIP = re.compile(r"[+-]?0[0-9]+")  # such as 08 or 09
+
+
+def _number(given: _Given | None, default: int = 0) -> int:
+    """A number written as C's strtoul(s, NULL, 0) reads it: 0x1f, 017 (octal), 15.
+
+    Unlike strtoul, trailing junk is an error rather than ignored; the
+    range is checked by VirtualHostConfig.
+    """
+    if given is None:
+        return default
+    text = given.value
+    if not _C_NUMBER.fullmatch(text):
+        hint = " (a leading 0 means octal, as in ucarp)" if _OCTAL_SLIP.fullmatch(text) else ""
+        raise given.fail(f"{text!r} is not a number{hint}")
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    if digits[:2].lower() == "0x":
+        return sign * int(digits[2:], 16)
+    return sign * int(digits, 8 if digits.startswith("0") else 10)
+
+
+def _deadratio(given: _Given | None) -> int:
+    ratio = _number(given, DEFAULT_DEADRATIO)
+    if given is not None and ratio > MAX_DEADRATIO:
+        raise given.fail(f"{ratio} is above {MAX_DEADRATIO}")
+    return ratio
+
+
+def _address(given: _Given) -> IPv4Address:
+    try:
+        address = IPv4Address(given.value)
+    except AddressValueError:
+        raise given.fail(f"{given.value!r} is not an IPv4 address") from None
+    if address.is_unspecified:  # ucarp takes 0.0.0.0 as "not given"
+        raise given.fail(f"{address} cannot be used")
+    return address
+
+
+def _password(given: _Given) -> bytes:
+    if given.option.key == "passfile":
+        try:
+            password = read_passfile(given.value)
+        except ConfigError as exc:
+            raise given.fail(str(exc)) from None
+    else:
+        password = os.fsencode(given.value)  # back to the bytes the user typed
+    if not password:
+        raise given.fail("the password is empty")
+    return password
+
+
+def _text(given: _Given | None) -> str | None:
+    return None if given is None else given.value
+
+
+def _facility(given: _Given | None) -> str:
+    if given is None:
+        return DEFAULT_FACILITY
+    name = given.value.lower()  # ucarp compares with strcasecmp
+    name = _FACILITY_ALIASES.get(name, name)
+    if name != NO_SYSLOG and name not in SYSLOG_FACILITIES:
+        known = ", ".join(sorted(SYSLOG_FACILITIES))
+        raise given.fail(f"{given.value!r} is not a syslog facility ({known}, or none)")
+    return name
+
+
+def _check_machine(vhost: VirtualHostConfig, chosen: dict[str, _Given]) -> VirtualHostConfig:
+    """Check what the protocol cannot: the interface and the scripts on this host."""
+    if not interface_exists(vhost.interface):
+        raise chosen["interface"].fail(f"no such interface: {vhost.interface!r}")
+    scripts = {key: _checked_script(chosen.get(key)) for key in ("upscript", "downscript")}
+    return replace(vhost, upscript=scripts["upscript"], downscript=scripts["downscript"])
+
+
+def _checked_script(given: _Given | None) -> str | None:
+    if given is None:
+        return None
+    try:
+        return check_script(given.value)
+    except ConfigError as exc:
+        raise given.fail(str(exc)) from None
+
+
+# --- help ----------------------------------------------------------------------
+
+
+def usage() -> str:
+    """The --help text: every option, long and short, in ucarp's layout."""
+    lines = [
+        f"{PROG} {__version__} - a ucarp-compatible CARP daemon",
+        "",
+        f"usage: {PROG} [options]",
+        f"       {PROG} <subcommand> [arguments]   ({', '.join(sorted(SUBCOMMANDS))})",
+        "",
+        *(_usage_line(option) for option in OPTIONS),
+        "",
+        "Required: --interface, --srcip, --vhid, --addr, and --pass or --passfile.",
+        "Long options may be abbreviated. A value goes as --vhid=5, --vhid 5, -v 5",
+        "or -v5; numbers may be hex (0x1f) or, as in ucarp, octal (017). With",
+        "--config, the file's options come first and the command line overrides them.",
+        "",
+        "Sample usage:",
+        "",
+        f"{PROG} --interface=eth0 --srcip=10.1.1.1 --vhid=1 --pass=mypassword \\",
+        "       --addr=10.1.1.252 \\",
+        "       --upscript=/etc/vip-up.sh --downscript=/etc/vip-down.sh",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _usage_line(option: Option) -> str:
+    value = f"=<{option.metavar}>" if option.metavar else ""
+    longs = ", ".join(f"--{name}{value}" for name in option.names)
+    short = f" <{option.metavar}>" if option.metavar else ""
+    return f"{longs} (-{option.short}{short}): {option.help}"
