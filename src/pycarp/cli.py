@@ -593,8 +593,8 @@ def usage() -> str:
         "",
         "Sample usage:",
         "",
-        f"{PROG} --interface=eth0 --srcip=10.1.1.1 --vhid=1 --pass=mypassword \\",
-        "       --addr=10.1.1.252 \\",
+        f"{PROG} --interface=eth0 --srcip=198.51.100.201 --vhid=1 --pass=mypassword \\",
+        "       --addr=198.51.100.200 \\",
         "       --upscript=/etc/vip-up.sh --downscript=/etc/vip-down.sh",
     ]
     return "\n".join(lines) + "\n"
