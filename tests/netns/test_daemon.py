@@ -1,0 +1,131 @@
+"""pycarp's own runtime behaviour in namespaces: carrier, signals, slow scripts, daemonizing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pycarp.lab import Lab
+from tests.netns.peers import Peer, start_peer
+
+pytestmark = pytest.mark.netns
+
+VIP = "198.51.100.70"
+VHID = 70
+PASSWORD = "runtime"
+
+
+def pair(lab: Lab, **backup_options: object) -> tuple[Peer, Peer]:
+    """Two pycarp hosts: `a` master, `b` backup (b starts once a is master)."""
+    a_host = lab.add_host("a", "198.51.100.71")
+    b_host = lab.add_host("b", "198.51.100.72")
+    a = start_peer(a_host, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP)
+    assert a.wait_master(6), a.describe()
+    b = start_peer(
+        b_host,
+        "pycarp",
+        vhid=VHID,
+        password=PASSWORD,
+        vip=VIP,
+        advskew=50,
+        **backup_options,  # type: ignore[arg-type]
+    )
+    assert b.wait_backup(3), b.describe()
+    return a, b
+
+
+def test_carrier_loss_makes_the_master_backup_and_silent(lab: Lab) -> None:
+    a, b = pair(lab)
+    a.host.link_down()
+    assert a.wait_backup(3), a.describe()
+    assert b.wait_master(6), b.describe()
+    assert "lost its carrier" in a.log()
+    a.host.link_up()
+    time.sleep(4)  # more than a master-down interval: a hears b and stays BACKUP
+    assert not a.is_master(), a.describe()
+    assert b.is_master(), b.describe()
+
+
+def test_sigusr2_steps_down_and_the_backup_takes_over(lab: Lab) -> None:
+    a, b = pair(lab)
+    os.kill(a.proc.pid, signal.SIGUSR2)
+    assert a.wait_backup(3), a.describe()
+    assert "step-down requested" in a.log()
+    assert b.wait_master(6), b.describe()
+    time.sleep(4)  # a's hold-off ends, it hears b: it stays BACKUP
+    assert not a.is_master(), a.describe()
+
+
+def test_sigusr1_logs_the_state(lab: Lab) -> None:
+    a, _ = pair(lab)
+    os.kill(a.proc.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 3
+    while "MASTER on eth0 id 70" not in a.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "MASTER on eth0 id 70" in a.log(), a.describe()
+
+
+def test_sigterm_without_shutdown_runs_no_script(lab: Lab) -> None:
+    a, _ = pair(lab)
+    history = a.state_history()
+    assert a.terminate() == 0, a.describe()
+    assert a.state_history() == history
+
+
+def test_a_slow_up_script_does_not_delay_advertisements(lab: Lab, tmp_path: Path) -> None:
+    """ucarp sends nothing while its up script runs; pycarp keeps advertising."""
+    slow = tmp_path / "slow-up.sh"
+    marker = tmp_path / "slow-up.done"
+    slow.write_text(f"#!/bin/sh\nsleep 8\ntouch {marker}\n")
+    slow.chmod(0o755)
+    a_host = lab.add_host("a", "198.51.100.71")
+    b_host = lab.add_host("b", "198.51.100.72")
+    a = start_peer(
+        a_host, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP, extra=[f"--upscript={slow}"]
+    )
+    deadline = time.monotonic() + 6
+    while "BACKUP -> MASTER" not in a.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "BACKUP -> MASTER" in a.log(), a.describe()
+    b = start_peer(b_host, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP, advskew=50)
+    # For 6 s (twice b's master-down interval) a's script is still sleeping.
+    assert not b.wait_master(6), b.describe()
+    assert not marker.exists()
+    assert "BACKUP -> MASTER" not in b.log(), b.describe()
+
+
+def test_daemonize_detaches_and_keeps_working(lab: Lab, tmp_path: Path) -> None:
+    host = lab.add_host("a", "198.51.100.71")
+    record = tmp_path / "up.log"
+    up = tmp_path / "up.sh"
+    up.write_text(f'#!/bin/sh\necho "$1 $2" >> {record}\n')
+    up.chmod(0o755)
+    launcher = host.spawn(
+        sys.executable,
+        "-m",
+        "pycarp",
+        "-i",
+        "eth0",
+        "-s",
+        host.ip,
+        "-v",
+        str(VHID),
+        "-p",
+        PASSWORD,
+        "-a",
+        VIP,
+        f"--upscript={up}",
+        "--facility=none",
+        "--daemonize",
+    )
+    assert launcher.wait(timeout=10) == 0  # the foreground process returns at once
+    deadline = time.monotonic() + 8
+    while not record.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Lab.close() ends the detached daemon: it is a process in the lab's namespace.
+    assert record.read_text().split() == ["eth0", VIP]
