@@ -1,0 +1,36 @@
+"""The Linux adapters: ioctl interface facts, raw IP receive, AF_PACKET send, rtnetlink."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from pycarp.platform.base import InterfaceInfo
+from pycarp.platform.linux.iface import interface_info
+from pycarp.platform.linux.linkmon import NetlinkLinkMonitor
+from pycarp.platform.linux.rawsock import PacketFrameSender, RawCarpReceiver
+
+__all__ = [
+    "LinuxPlatform",
+    "NetlinkLinkMonitor",
+    "PacketFrameSender",
+    "RawCarpReceiver",
+    "interface_info",
+]
+
+
+class LinuxPlatform:
+    """Implements pycarp.platform.base.Platform; every socket opens in the caller's netns."""
+
+    def interface_info(self, name: str) -> InterfaceInfo:
+        return interface_info(name)
+
+    def open_receiver(
+        self, info: InterfaceInfo, group: IPv4Address, srcip: IPv4Address
+    ) -> RawCarpReceiver:
+        return RawCarpReceiver(info, group, srcip)
+
+    def open_sender(self, info: InterfaceInfo) -> PacketFrameSender:
+        return PacketFrameSender(info)
+
+    def open_link_monitor(self) -> NetlinkLinkMonitor:
+        return NetlinkLinkMonitor()

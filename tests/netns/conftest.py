@@ -1,0 +1,72 @@
+"""Fixtures of the namespace tests: a precondition check and a `lab`.
+
+These tests never skip. Without root or working `ip netns` they fail with the
+reason, so a CI job that cannot run them goes red instead of green-by-skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import warnings
+from collections.abc import Iterator
+
+import pytest
+
+from pycarp.lab import PREFIX, Lab, close_all_labs
+
+
+def _netns_problem() -> str | None:
+    """Why namespace tests cannot run here, or None if they can."""
+    if os.geteuid() != 0:
+        return f"they must run as root (euid is {os.geteuid()})"
+    ip = shutil.which("ip") or shutil.which("ip", path="/usr/sbin:/sbin")
+    if ip is None:
+        return "iproute2's `ip` is not installed"
+    probe = f"{PREFIX}{secrets.token_hex(3)}-probe"
+    try:
+        added = subprocess.run(
+            [ip, "netns", "add", probe], capture_output=True, text=True, timeout=10
+        )
+        if added.returncode != 0:
+            return f"`ip netns add` failed: {added.stderr.strip()}"
+        ran = subprocess.run(
+            [ip, "netns", "exec", probe, "true"], capture_output=True, text=True, timeout=10
+        )
+        if ran.returncode != 0:
+            return f"`ip netns exec` failed: {ran.stderr.strip()}"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"`ip netns` does not work: {exc}"
+    finally:
+        subprocess.run([ip, "netns", "del", probe], capture_output=True, timeout=10, check=False)
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def netns_available() -> Iterator[None]:
+    """Fail (never skip) every test here when namespaces are unavailable."""
+    problem = _netns_problem()
+    if problem is not None:
+        pytest.fail(f"netns tests cannot run: {problem}", pytrace=False)
+    yield
+    leaked = close_all_labs()
+    if leaked:
+        warnings.warn(f"labs left open by tests were closed: {leaked}", stacklevel=1)
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    """A fresh lab, closed (processes stopped, namespaces deleted) after the test."""
+    with Lab() as the_lab:
+        yield the_lab
+
+
+@pytest.fixture(scope="session")
+def ucarp_bin() -> str:
+    """Path of the real ucarp; its absence is a failure, not a skip."""
+    path = shutil.which("ucarp") or shutil.which("ucarp", path="/usr/sbin:/sbin")
+    if path is None:
+        pytest.fail("ucarp is not installed (apt-get install ucarp)", pytrace=False)
+    return path
