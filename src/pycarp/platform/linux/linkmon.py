@@ -1,9 +1,8 @@
 """Link state changes from rtnetlink (RTMGRP_LINK).
 
-A plain AF_NETLINK socket: it is non-blocking and has a real fileno() for the
-event loop. (pyroute2 0.9's socket classes run their own asyncio machinery,
-which gets in the way of an fd that our own loop polls; the few fields needed
-here are quick to decode.)
+A plain AF_NETLINK socket, non-blocking with a real fileno() for the event
+loop (pyroute2 0.9's socket classes run their own asyncio machinery, which gets
+in the way of an fd our own loop polls); pyroute2's marshal decodes what it reads.
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
 NETLINK_ROUTE = 0
 RTMGRP_LINK = 0x1
@@ -21,7 +22,6 @@ RTM_DELLINK = 17
 RTM_GETLINK = 18
 NLM_F_REQUEST = 0x1
 NLM_F_DUMP = 0x300
-IFLA_IFNAME = 3
 IFF_RUNNING = 0x40
 
 MAX_READS = 64  # recv() calls per read(): bounded work per wake-up
@@ -30,46 +30,23 @@ _BUFSIZE = 65536
 
 _NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 _IFINFOMSG = struct.Struct("=BxHiII")  # family, type, index, flags, change
-_RTATTR = struct.Struct("=HH")  # len, type
-
-
-def _align4(n: int) -> int:
-    return (n + 3) & ~3
-
-
-def _ifname(attrs: bytes) -> str | None:
-    pos = 0
-    while pos + _RTATTR.size <= len(attrs):
-        length, kind = _RTATTR.unpack_from(attrs, pos)
-        if length < _RTATTR.size or pos + length > len(attrs):
-            return None
-        if kind == IFLA_IFNAME:
-            value = attrs[pos + _RTATTR.size : pos + length]
-            return value.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        pos += _align4(length)
-    return None
 
 
 def parse_link_messages(data: bytes) -> list[tuple[str, bool]]:
     """(ifname, running) for each RTM_NEWLINK / RTM_DELLINK in one netlink read.
 
-    A deleted link counts as not running. Malformed tails are ignored.
+    pyroute2 decodes the messages; a deleted link counts as not running.
     """
     out: list[tuple[str, bool]] = []
-    pos = 0
-    while pos + _NLMSGHDR.size <= len(data):
-        length, kind, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, pos)
-        if length < _NLMSGHDR.size or pos + length > len(data):
-            break
-        if kind in (RTM_NEWLINK, RTM_DELLINK):
-            body = data[pos + _NLMSGHDR.size : pos + length]
-            if len(body) >= _IFINFOMSG.size:
-                _family, _type, _index, flags, _change = _IFINFOMSG.unpack_from(body)
-                name = _ifname(body[_IFINFOMSG.size :])
-                if name is not None:
-                    running = kind == RTM_NEWLINK and bool(flags & IFF_RUNNING)
-                    out.append((name, running))
-        pos += _align4(length)
+    try:
+        messages = MarshalRtnl().parse(data)
+    except Exception:  # a malformed read must not stop the daemon
+        return out
+    for msg in messages:
+        kind = msg["header"]["type"]
+        name = msg.get_attr("IFLA_IFNAME")
+        if kind in (RTM_NEWLINK, RTM_DELLINK) and isinstance(name, str):
+            out.append((name, kind == RTM_NEWLINK and bool(msg["flags"] & IFF_RUNNING)))
     return out
 
 
