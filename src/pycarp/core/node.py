@@ -1,7 +1,7 @@
 """A node: every virtual host of one process, and the checks on what arrives.
 
 Received datagrams are checked in ucarp's order (own source, TTL, version,
-checksum, vhid, group, digest), counted when dropped, and handed to the one
+vhid, group, checksum, digest), counted when dropped, and handed to the one
 virtual host they are for.
 """
 
@@ -84,11 +84,16 @@ class Node:
                 return []  # not CARP, or our own advertisement looped back
             if header.ttl != packet.TTL:
                 raise PacketError(DropReason.BAD_TTL, f"TTL {header.ttl}, expected 255")
-            advert = packet.decode(payload)
-            host = next((h for h in hosts if h.key.vhid == advert.vhid), None)
-            if host is None or header.dst != host.config.group:
-                return []  # another vhid or another group: not ours, not an error
-            key = host.key
+            host = None
+            if len(payload) > 1 and payload[0] >> 4 == packet.VERSION:
+                host = next((h for h in hosts if h.key.vhid == payload[1]), None)
+                if host is None or header.dst != host.config.group:
+                    # ucarp ignores other vhids and groups before the checksum,
+                    # so neighbours (VRRPv2 shares protocol 112) are not drops.
+                    return []
+                key = host.key
+            advert = packet.decode(payload)  # short, bad version, type or checksum: raises
+            assert host is not None  # decode() raised for whatever could not be placed
             c = host.config
             if not auth.verify(c.password, c.vhid, c.addresses, advert.counter, advert.digest):
                 raise PacketError(

@@ -194,9 +194,13 @@ class VirtualHost:
             self._send_errors += 1
             if self._send_errors == SEND_ERRORS_TO_SUPPRESS and not self._suppressed:
                 self._suppressed = True
-                return [
+                actions: list[Action] = [
                     Notice(self.key, "advertisements keep failing: advertising with advskew 240")
                 ]
+                if self.state is State.MASTER:
+                    # ucarp's carp_send_ad_all: announce the weaker skew at once.
+                    actions += self._advertise(now=now)
+                return actions
             return []
         if not self._suppressed:
             self._send_errors = 0
