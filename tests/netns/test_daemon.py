@@ -20,11 +20,11 @@ VHID = 70
 PASSWORD = "runtime"
 
 
-def pair(lab: Lab, **backup_options: object) -> tuple[Peer, Peer]:
+def pair(lab: Lab, tmp_path: Path) -> tuple[Peer, Peer]:
     """Two pycarp hosts: `a` master, `b` backup (b starts once a is master)."""
     a_host = lab.add_host("a", "198.51.100.71")
     b_host = lab.add_host("b", "198.51.100.72")
-    a = start_peer(a_host, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP)
+    a = start_peer(a_host, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP, workdir=tmp_path / "a")
     assert a.wait_master(6), a.describe()
     b = start_peer(
         b_host,
@@ -33,14 +33,14 @@ def pair(lab: Lab, **backup_options: object) -> tuple[Peer, Peer]:
         password=PASSWORD,
         vip=VIP,
         advskew=50,
-        **backup_options,  # type: ignore[arg-type]
+        workdir=tmp_path / "b",
     )
     assert b.wait_backup(3), b.describe()
     return a, b
 
 
-def test_carrier_loss_makes_the_master_backup_and_silent(lab: Lab) -> None:
-    a, b = pair(lab)
+def test_carrier_loss_makes_the_master_backup_and_silent(lab: Lab, tmp_path: Path) -> None:
+    a, b = pair(lab, tmp_path)
     a.host.link_down()
     assert a.wait_backup(3), a.describe()
     assert b.wait_master(6), b.describe()
@@ -51,8 +51,8 @@ def test_carrier_loss_makes_the_master_backup_and_silent(lab: Lab) -> None:
     assert b.is_master(), b.describe()
 
 
-def test_sigusr2_steps_down_and_the_backup_takes_over(lab: Lab) -> None:
-    a, b = pair(lab)
+def test_sigusr2_steps_down_and_the_backup_takes_over(lab: Lab, tmp_path: Path) -> None:
+    a, b = pair(lab, tmp_path)
     os.kill(a.proc.pid, signal.SIGUSR2)
     assert a.wait_backup(3), a.describe()
     assert "step-down requested" in a.log()
@@ -61,8 +61,8 @@ def test_sigusr2_steps_down_and_the_backup_takes_over(lab: Lab) -> None:
     assert not a.is_master(), a.describe()
 
 
-def test_sigusr1_logs_the_state(lab: Lab) -> None:
-    a, _ = pair(lab)
+def test_sigusr1_logs_the_state(lab: Lab, tmp_path: Path) -> None:
+    a, _ = pair(lab, tmp_path)
     os.kill(a.proc.pid, signal.SIGUSR1)
     deadline = time.monotonic() + 3
     while "MASTER on eth0 id 70" not in a.log() and time.monotonic() < deadline:
@@ -70,8 +70,8 @@ def test_sigusr1_logs_the_state(lab: Lab) -> None:
     assert "MASTER on eth0 id 70" in a.log(), a.describe()
 
 
-def test_sigterm_without_shutdown_runs_no_script(lab: Lab) -> None:
-    a, _ = pair(lab)
+def test_sigterm_without_shutdown_runs_no_script(lab: Lab, tmp_path: Path) -> None:
+    a, _ = pair(lab, tmp_path)
     history = a.state_history()
     assert a.terminate() == 0, a.describe()
     assert a.state_history() == history
@@ -86,13 +86,21 @@ def test_a_slow_up_script_does_not_delay_advertisements(lab: Lab, tmp_path: Path
     a_host = lab.add_host("a", "198.51.100.71")
     b_host = lab.add_host("b", "198.51.100.72")
     a = start_peer(
-        a_host, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP, extra=[f"--upscript={slow}"]
+        a_host,
+        "pycarp",
+        vhid=VHID,
+        password=PASSWORD,
+        vip=VIP,
+        extra=[f"--upscript={slow}"],
+        workdir=tmp_path / "a",
     )
     deadline = time.monotonic() + 6
     while "BACKUP -> MASTER" not in a.log() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "BACKUP -> MASTER" in a.log(), a.describe()
-    b = start_peer(b_host, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP, advskew=50)
+    b = start_peer(
+        b_host, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP, advskew=50, workdir=tmp_path / "b"
+    )
     # For 6 s (twice b's master-down interval) a's script is still sleeping.
     assert not b.wait_master(6), b.describe()
     assert not marker.exists()

@@ -1,0 +1,114 @@
+"""`pycarp demo` end to end: it passes, reports the outage, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pycarp import demo
+from pycarp.lab.netns import NETNS_DIR
+
+pytestmark = pytest.mark.netns
+
+DEMO_TIMEOUT = 90.0  # it takes about 11 s
+
+
+def start_demo() -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pycarp", "demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+
+
+def read_until(proc: subprocess.Popen[str], pattern: str, timeout: float) -> str:
+    """The demo's output up to the first line matching pattern (bounded in time)."""
+    assert proc.stdout is not None
+    out = ""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline:
+            if not sel.select(timeout=deadline - time.monotonic()):
+                break
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out += line
+            if re.search(pattern, line):
+                return out
+    proc.kill()
+    proc.wait(timeout=10)
+    pytest.fail(f"demo output never matched {pattern!r}:\n{out}")
+
+
+def namespaces_of(output: str) -> list[str]:
+    match = re.search(r"lab up: namespaces (.+)", output)
+    assert match, output
+    names = match.group(1).split()
+    assert names and all(n.startswith("pycarp-") for n in names), output
+    return names
+
+
+def left_over(names: list[str]) -> list[str]:
+    # Only ours: other labs may be running at the same time.
+    return [n for n in names if os.path.exists(os.path.join(NETNS_DIR, n))]
+
+
+def test_demo_shows_a_failover_and_cleans_up() -> None:
+    proc = start_demo()
+    try:
+        out, _ = proc.communicate(timeout=DEMO_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 0, out
+    assert re.search(r"zoneA is MASTER after [\d.]+ s", out), out
+    assert "zoneA is MASTER, zoneB is BACKUP" in out, out
+    took = re.search(r"zoneB is MASTER (\d+) ms after the crash", out)
+    assert took and 1500 < int(took.group(1)) < 5000, out
+    silence = re.search(r"client outage: (\d+) ms", out)
+    assert silence and 500 < int(silence.group(1)) < 6000, out
+    assert "demo passed" in out, out
+    assert left_over(namespaces_of(out)) == [], out
+
+
+@pytest.mark.parametrize(
+    ("sig", "when"),
+    [
+        pytest.param(signal.SIGINT, "started pycarp on zoneA", id="ctrl-c-at-start"),
+        pytest.param(signal.SIGTERM, "client pings", id="sigterm-while-pinging"),
+    ],
+)
+def test_demo_interrupted_cleans_up(sig: signal.Signals, when: str) -> None:
+    proc = start_demo()
+    try:
+        out = read_until(proc, when, 30.0)
+        proc.send_signal(sig)
+        rest, _ = proc.communicate(timeout=30)
+        out += rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 128 + sig, out
+    assert "cleaned up" in out, out
+    assert left_over(namespaces_of(out)) == [], out
+
+
+def test_demo_refuses_to_run_without_root(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert demo.main([]) == 2
+    assert "needs root" in capsys.readouterr().err
