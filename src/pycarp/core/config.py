@@ -36,6 +36,22 @@ class VirtualHostConfig:
     downscript: str | None = None
     xparam: str | None = None
     shutdown: bool = False
+    # Prefix length of each address when pycarp plumbs it (same order); () means all /32.
+    prefixes: tuple[int, ...] = ()
+    # Built-in plumbing of the addresses; None: on when there is neither up nor down script.
+    plumb: bool | None = None
+
+    @property
+    def plumbs(self) -> bool:
+        if self.plumb is None:
+            return not (self.upscript or self.downscript)
+        return self.plumb
+
+    @property
+    def networks(self) -> tuple[tuple[IPv4Address, int], ...]:
+        """(address, prefix length) of each virtual address."""
+        prefixes = self.prefixes or (32,) * len(self.addresses)
+        return tuple(zip(self.addresses, prefixes, strict=True))
 
     def __post_init__(self) -> None:
         if not self.interface:
@@ -62,6 +78,10 @@ class VirtualHostConfig:
             raise ConfigError("addr: at least one virtual address is required")
         if len(set(self.addresses)) != len(self.addresses):
             raise ConfigError("addr: the same virtual address is listed twice")
+        if self.prefixes and len(self.prefixes) != len(self.addresses):
+            raise ConfigError("addr: one prefix length per virtual address is needed")
+        if any(not 1 <= p <= 32 for p in self.prefixes):
+            raise ConfigError(f"addr: a prefix length is outside 1..32: {self.prefixes}")
         if not self.group.is_multicast:
             raise ConfigError(f"mcast: {self.group} is not a multicast address")
         if self.srcip in self.addresses:
