@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from pycarp.core.config import VirtualHostConfig
 
+DEFAULT_CONTROL_SOCKET = "/run/pycarp/pycarp.sock"
+
 
 @dataclass(frozen=True)
 class DaemonSettings:
@@ -13,3 +15,4 @@ class DaemonSettings:
     facility: str = "daemon"  # syslog facility name, or "none" for stderr
     debug: bool = False
     daemonize: bool = False
+    control_socket: str | None = DEFAULT_CONTROL_SOCKET  # None: no control socket
