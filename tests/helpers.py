@@ -204,9 +204,9 @@ class FakeLan:
         m = self.member(ref)
         self._apply(m, m.node.force_backup(now=self.now))
 
-    def shutdown(self, ref: MemberRef) -> None:
+    def shutdown(self, ref: MemberRef, *, graceful: bool = True) -> None:
         m = self.member(ref)
-        self._apply(m, m.node.shutdown(now=self.now))
+        self._apply(m, m.node.shutdown(now=self.now, graceful=graceful))
 
     def kill(self, ref: MemberRef) -> None:
         """Power off: no more timers, packets or actions (like SIGKILL)."""

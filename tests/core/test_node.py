@@ -7,7 +7,7 @@ from ipaddress import IPv4Address
 import pytest
 
 from pycarp.core import auth, packet
-from pycarp.core.actions import HostKey, PacketDropped, SendAdvertisement, State
+from pycarp.core.actions import HostKey, PacketDropped, SendAdvertisement, State, StateChanged
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError, DropReason
 from pycarp.core.node import Node
@@ -295,3 +295,28 @@ def test_checksum_drops_for_our_vhid_are_counted_per_host() -> None:
     assert isinstance(drop, PacketDropped) and drop.reason is DropReason.BAD_CHECKSUM
     assert drop.key == HostKey("eth0", 1)
     assert node.host_drops[HostKey("eth0", 1)] == {DropReason.BAD_CHECKSUM: 1}
+
+
+# -- reload: add and remove hosts --------------------------------------------
+
+
+def test_add_starts_a_host_and_refuses_a_duplicate() -> None:
+    node = started(V1)
+    actions = node.add(V2, counter=9, now=1.0, link_up=True)
+    assert node.hosts[HostKey("eth0", 2)].state is State.BACKUP
+    assert actions and all(a.key == HostKey("eth0", 2) for a in actions)
+    with pytest.raises(ConfigError):
+        node.add(V2, counter=9, now=1.0, link_up=True)
+
+
+def test_remove_stops_a_master_at_once_and_keeps_its_config_for_the_runtime() -> None:
+    node = started(V1, V2)
+    key = HostKey("eth0", 1)
+    host = node.hosts[key]
+    host.on_timer(now=host.next_deadline() or 0.0)
+    assert host.state is State.MASTER
+    actions = node.remove(key, now=10.0)
+    assert key not in node.hosts and key not in node.host_drops
+    assert [a.new for a in of_type(actions, StateChanged)] == [State.INIT]
+    assert node.host(key).config == V1  # still resolvable for the actions above
+    assert node.stopped is False  # V2 still runs

@@ -452,12 +452,12 @@ def test_force_backup_outside_master_does_nothing() -> None:
 # -- shutdown --------------------------------------------------------------
 
 
-def test_shutdown_master_with_shutdown_runs_the_down_script() -> None:
+def test_hard_shutdown_of_a_master_with_shutdown_runs_the_down_script() -> None:
     vh = host(shutdown=True)
     at = master(vh)
-    assert vh.shutdown(now=at + 0.5) == [
-        RunScript(vh.key, "down"),
+    assert vh.shutdown(now=at + 0.5, graceful=False) == [
         StateChanged(vh.key, State.MASTER, State.INIT, Reason.SHUTDOWN),
+        RunScript(vh.key, "down"),
     ]
     assert vh.state is State.INIT and vh.next_deadline() is None
     assert vh.on_timer(now=at + 10) == []
@@ -465,10 +465,10 @@ def test_shutdown_master_with_shutdown_runs_the_down_script() -> None:
     assert vh.shutdown(now=at + 11) == []
 
 
-def test_shutdown_master_without_shutdown_runs_no_script() -> None:
+def test_hard_shutdown_of_a_master_without_shutdown_runs_no_script() -> None:
     vh = host()
     at = master(vh)
-    assert vh.shutdown(now=at + 0.5) == [
+    assert vh.shutdown(now=at + 0.5, graceful=False) == [
         StateChanged(vh.key, State.MASTER, State.INIT, Reason.SHUTDOWN)
     ]
 
@@ -713,11 +713,11 @@ def test_lan_simultaneous_masters_settle_by_ucarp_address_order(
     assert loser.host.reason is Reason.PREFERRED_MASTER
 
 
-def test_lan_graceful_stop_without_notice_waits_the_full_interval() -> None:
+def test_lan_hard_stop_without_notice_waits_the_full_interval() -> None:
     lan, a, b = pair()
     lan.start()
     lan.run_until(7.2)
-    lan.shutdown(a)
+    lan.shutdown(a, graceful=False)
     assert a.state is State.INIT
     lan.run_until(20.0)
     t = next(t for t, _, n in b.transitions() if n is State.MASTER)
@@ -751,3 +751,63 @@ def test_lan_send_failures_let_a_preempting_backup_take_over_at_once() -> None:
     assert a.host.reason is Reason.PREFERRED_MASTER
     # The failed timer advert, the immediate one, the last one before stepping down.
     assert [adv.advskew for _, adv in a.adverts(since=13.0)] == [0, 240, 240]
+
+
+# -- graceful hand-over ------------------------------------------------------
+
+
+def test_leaving_master_advertises_255_and_keeps_its_addresses_until_the_new_master_speaks() -> (
+    None
+):
+    vh = host(shutdown=True)
+    at = master(vh)
+    vh.receive(advert_from(vh, advbase=2), source=PEER, now=at + 0.1)  # a worse peer exists
+    actions = vh.shutdown(now=at + 0.2)
+    adverts = [a.advert for a in actions if isinstance(a, SendAdvertisement)]
+    assert [(a.advbase, a.advskew) for a in adverts] == [(255, 255)]
+    assert vh.state is State.MASTER and vh.leaving
+    assert not any(isinstance(a, (StateChanged, RunScript)) for a in actions)
+    # the new master's first advertisement ends the hand-over
+    assert vh.receive(advert_from(vh), source=PEER, now=at + 0.3) == [
+        StateChanged(vh.key, State.MASTER, State.INIT, Reason.SHUTDOWN),
+        RunScript(vh.key, "down"),
+    ]
+    assert vh.next_deadline() is None
+
+
+def test_leaving_master_repeats_the_signal_and_gives_up_after_master_down() -> None:
+    vh = host()
+    at = master(vh)
+    vh.receive(advert_from(vh, advbase=2), source=PEER, now=at + 0.1)
+    vh.shutdown(now=at + 0.2)
+    give_up = at + 0.2 + vh.master_down_interval.total
+    resent = 0
+    while (deadline := vh.next_deadline()) is not None:
+        actions = vh.on_timer(now=deadline)
+        resent += sum(isinstance(a, SendAdvertisement) for a in actions)
+        assert all(a.advert.advbase == 255 for a in actions if isinstance(a, SendAdvertisement))
+    assert vh.state is State.INIT and vh.since == pytest.approx(give_up)
+    assert resent >= 2  # one per advertisement interval while waiting
+
+
+def test_leaving_master_that_never_heard_a_peer_stops_at_once() -> None:
+    vh = host(shutdown=True)
+    at = master(vh)
+    actions = vh.shutdown(now=at + 0.2)
+    assert isinstance(actions[1], SendAdvertisement) and actions[1].advert.advbase == 255
+    assert actions[-2:] == [
+        StateChanged(vh.key, State.MASTER, State.INIT, Reason.SHUTDOWN),
+        RunScript(vh.key, "down"),
+    ]
+
+
+def test_lan_graceful_stop_hands_over_at_once() -> None:
+    lan, a, b = pair()
+    lan.start()
+    lan.run_until(7.2)
+    assert lan.masters() == ["a"]
+    lan.shutdown(a)
+    lan.run_until(7.3)
+    assert a.state is State.INIT
+    assert lan.masters() == ["b"]
+    assert b.host.reason is Reason.MASTER_LEAVING

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address
 
 from pycarp.core import auth, packet
-from pycarp.core.actions import Action, HostKey, PacketDropped
+from pycarp.core.actions import Action, HostKey, PacketDropped, State
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError, DropReason, PacketError
 from pycarp.core.state import VirtualHost
@@ -29,6 +29,7 @@ class Node:
             self.hosts[host.key] = host
         self.drops: Counter[DropReason] = Counter()
         self.host_drops: dict[HostKey, Counter[DropReason]] = {k: Counter() for k in self.hosts}
+        self._retired: dict[HostKey, VirtualHost] = {}
 
     @property
     def interfaces(self) -> set[str]:
@@ -63,14 +64,45 @@ class Node:
                 actions += host.force_backup(now=now)
         return actions
 
-    def shutdown(self, *, now: float) -> list[Action]:
+    def shutdown(self, *, now: float, graceful: bool = True) -> list[Action]:
         actions: list[Action] = []
         for host in self.hosts.values():
-            actions += host.shutdown(now=now)
+            actions += host.shutdown(now=now, graceful=graceful)
         return actions
 
+    @property
+    def stopped(self) -> bool:
+        """Every host has finished stopping (handovers included)."""
+        return all(h.state is State.INIT for h in self.hosts.values())
+
+    def add(
+        self, config: VirtualHostConfig, *, counter: int, now: float, link_up: bool
+    ) -> list[Action]:
+        """Start a new virtual host (a reload)."""
+        host = VirtualHost(config, counter=counter)
+        if host.key in self.hosts:
+            raise ConfigError(f"vhid {config.vhid} is configured twice on {config.interface}")
+        self.hosts[host.key] = host
+        self.host_drops[host.key] = Counter()
+        return host.start(now=now, link_up=link_up)
+
+    def remove(self, key: HostKey, *, now: float) -> list[Action]:
+        """Stop a virtual host at once and forget it (a reload).
+
+        Its config stays reachable through host() until the next remove(), so
+        the runtime can still carry out the actions returned here.
+        """
+        self._retired.clear()
+        host = self.hosts.pop(key)
+        self.host_drops.pop(key, None)
+        self._retired[key] = host
+        return host.shutdown(now=now, graceful=False)
+
+    def host(self, key: HostKey) -> VirtualHost:
+        return self.hosts.get(key) or self._retired[key]
+
     def send_result(self, key: HostKey, *, ok: bool, now: float) -> list[Action]:
-        return self.hosts[key].send_result(ok=ok, now=now)
+        return self.host(key).send_result(ok=ok, now=now)
 
     def receive(self, datagram: bytes, *, interface: str, now: float) -> list[Action]:
         """An IPv4 datagram of protocol 112 that arrived on `interface`."""

@@ -50,6 +50,7 @@ STEPDOWN_HOLD = 3.0
 SEND_ERRORS_TO_SUPPRESS = 3
 SENDS_TO_RECOVER = 3
 DELAYED_ARP_ADVERTS = 2
+LEAVING = 255  # advbase and advskew of a master that is leaving
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class VirtualHost:
         self._send_errors = 0
         self._send_successes = 0
         self._suppressed = False
+        self._leave_by: float | None = None  # while handing over: when to stop at the latest
 
     # -- queries ---------------------------------------------------------
 
@@ -124,6 +126,8 @@ class VirtualHost:
             return []
         self.adverts_received += 1
         self.last_peer = PeerInfo(source, advert.advbase, advert.advskew, now)
+        if self._leave_by is not None:
+            return self._stop(now=now)  # the new master is there: break now
         theirs = timing.advert_interval(advert.advbase, advert.advskew)
         ours = self.advert_interval
         if self.state is State.MASTER:
@@ -148,6 +152,8 @@ class VirtualHost:
     def on_timer(self, *, now: float) -> list[Action]:
         if self._deadline is None or now < self._deadline:
             return []  # early or stale wake-ups are harmless
+        if self._leave_by is not None and now >= self._leave_by:
+            return self._stop(now=now)
         if self.state is State.BACKUP:
             return self._become_master(Reason.MASTER_DOWN, now=now)
         if self.state is State.MASTER:
@@ -163,28 +169,55 @@ class VirtualHost:
         if up:
             self._deadline = self._master_down_at(now)
             return [Notice(self.key, "carrier is back: listening for a master")]
+        if self._leave_by is not None:
+            return self._stop(now=now)
         self._deadline = None
         actions: list[Action] = [Notice(self.key, "no carrier: silent until it returns")]
         return actions + self._set_state(State.BACKUP, Reason.LINK_DOWN, now=now)
 
     def force_backup(self, *, now: float) -> list[Action]:
         """Step down (SIGUSR2): BACKUP now, a master again only if nobody else is."""
-        if self.state is not State.MASTER:
+        if self.state is not State.MASTER or self._leave_by is not None:
             return []
         actions = self._set_state(State.BACKUP, Reason.FORCED, now=now)
         self._deadline = self._master_down_at(now + STEPDOWN_HOLD)
         return actions
 
-    def shutdown(self, *, now: float) -> list[Action]:
-        """Stop: with `shutdown` configured a non-BACKUP host runs its down script."""
-        if self.state is State.INIT:
+    def shutdown(self, *, now: float, graceful: bool = True) -> list[Action]:
+        """Stop. A MASTER first hands over (make-before-break), unless not graceful.
+
+        Leaving, it advertises 255/255 (the signal BSD CARP sends and ucarp
+        backups take over on at once) and keeps its addresses until it hears
+        the new master, or one master-down interval has passed, or at once if
+        it has never heard a peer. Then it stops: with `shutdown` configured a
+        host that was not BACKUP runs its down script.
+        """
+        if self.state is State.INIT or self._leave_by is not None:
             return []
-        actions: list[Action] = []
+        if not (graceful and self.state is State.MASTER and self._link_up):
+            return self._stop(now=now)
+        self._leave_by = now + self.master_down_interval.total
+        actions: list[Action] = [
+            Notice(
+                self.key,
+                "leaving: advertising 255/255, keeping the addresses until a new master advertises",
+            )
+        ]
+        actions += self._advertise(now=now)
+        if self.last_peer is None:
+            return actions + self._stop(now=now)  # nobody to hand over to
+        return actions
+
+    @property
+    def leaving(self) -> bool:
+        return self._leave_by is not None
+
+    def _stop(self, *, now: float) -> list[Action]:
+        actions: list[Action] = [StateChanged(self.key, self.state, State.INIT, Reason.SHUTDOWN)]
         if self.config.shutdown and self.state is not State.BACKUP:
             actions.append(RunScript(self.key, "down"))
-        actions.append(StateChanged(self.key, self.state, State.INIT, Reason.SHUTDOWN))
         self._enter(State.INIT, Reason.SHUTDOWN, now=now)
-        self._deadline = None
+        self._deadline = self._leave_by = None
         return actions
 
     def send_result(self, *, ok: bool, now: float) -> list[Action]:
@@ -233,10 +266,11 @@ class VirtualHost:
     def _advertise(self, *, now: float) -> list[Action]:
         self._counter = (self._counter + 1) % COUNTER_MODULUS
         c = self.config
+        leaving = self._leave_by is not None
         advert = Advertisement(
             vhid=c.vhid,
-            advbase=c.advbase,
-            advskew=self.advskew,
+            advbase=LEAVING if leaving else c.advbase,
+            advskew=LEAVING if leaving else self.advskew,
             counter=self._counter,
             digest=auth.digest(c.password, c.vhid, c.addresses, self._counter),
         )
@@ -249,6 +283,9 @@ class VirtualHost:
                 actions.append(self._arp())
             self._delayed_arp = -1
         self._deadline = now + self.advert_interval.total
+        if self._leave_by is not None:
+            # Repeat the leaving advertisement (a backup may miss one) until it is time to stop.
+            self._deadline = min(self._deadline, self._leave_by)
         return actions
 
     def _arp(self) -> SendGratuitousArp:
