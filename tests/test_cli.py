@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pycarp import cli
+from pycarp.core.errors import ConfigError
 from pycarp.settings import DaemonSettings
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "scenario" / "ucarp.cfg"
@@ -79,9 +80,12 @@ def test_defaults_are_ucarps() -> None:
         "downscript": None,
         "xparam": None,
         "shutdown": False,
+        "prefixes": (),
+        "plumb": None,
         "facility": "daemon",
         "debug": False,
         "daemonize": False,
+        "control_socket": "/run/pycarp/pycarp.sock",
     }
 
 
@@ -459,29 +463,30 @@ def test_several_files_are_read_in_order(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "line", "message"),
     [
         # line 1 of each file holds BASE
-        ("\n--foo\n", "ucarp.cfg:3: unknown option --foo"),
-        ("--advskew=300\n", "ucarp.cfg:2: --advskew: 300 is outside 0..255"),
-        ("--vhid=1 \\\n  --vhid=0\n", "ucarp.cfg:3: --vhid: 0 is outside 1..255"),
-        ("--pass='abc\n", "ucarp.cfg:2: unterminated quote"),
-        ("-z -P\n--vhid\n", "ucarp.cfg:3: --vhid needs a value"),  # not taken from argv
-        ("stray\n", "ucarp.cfg:2: unexpected argument 'stray'"),
-        ("--config=other.cfg\n", "ucarp.cfg:2: --config: cannot be used inside an options file"),
+        ("\n--foo\n", 3, "unknown option --foo"),
+        ("--advskew=300\n", 2, "--advskew: 300 is outside 0..255"),
+        ("--vhid=1 \\\n  --vhid=0\n", 3, "--vhid: 0 is outside 1..255"),
+        ("--pass='abc\n", 2, "unterminated quote"),
+        ("-z -P\n--vhid\n", 3, "--vhid needs a value"),  # not taken from argv
+        ("stray\n", 2, "unexpected argument 'stray'"),
+        ("--config=other.cfg\n", 2, "--config: cannot be used inside an options file"),
         # the core names --srcip for this clash, so the line is --srcip's
-        ("--addr=10.0.0.1\n", "ucarp.cfg:1: --srcip: 10.0.0.1 is also a virtual address"),
-        ("--interface=nope0\n", "ucarp.cfg:2: --interface: no such interface"),
-        ("-P --facility=klingon\n", "ucarp.cfg:2: --facility: 'klingon' is not a syslog"),
+        ("--addr=10.0.0.1\n", 1, "--srcip: 10.0.0.1 is also a virtual address"),
+        ("--interface=nope0\n", 2, "--interface: no such interface"),
+        ("-P --facility=klingon\n", 2, "--facility: 'klingon' is not a syslog"),
     ],
 )
-def test_errors_in_a_file_name_file_and_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+def test_errors_in_a_file_name_file_line_and_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int, message: str
 ) -> None:
     config = write(tmp_path / "ucarp.cfg", " ".join(BASE) + "\n" + text)
     assert cli.main(["--config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"pycarp: error: {tmp_path}/{message}"), err
+    where = f"{tmp_path}/ucarp.cfg:{line} (ucarp options)"
+    assert err.startswith(f"pycarp: error: {where}: {message}"), err
     assert err.count("\n") == 1
 
 
@@ -548,8 +553,9 @@ def test_subcommands_get_the_rest_of_the_arguments(monkeypatch: pytest.MonkeyPat
 def test_daemon_gets_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[DaemonSettings] = []
 
-    def fake_run(settings: DaemonSettings) -> int:
+    def fake_run(settings: DaemonSettings, *, reload: cli.SettingsLoader) -> int:
         seen.append(settings)
+        assert reload() == settings  # nothing changed in between
         return 0
 
     fake_daemon = types.ModuleType("pycarp.runtime.daemon")
@@ -565,3 +571,322 @@ def test_main_reads_sys_argv(
     monkeypatch.setattr(sys, "argv", ["pycarp", "--version"])
     assert cli.main() == 0
     assert capsys.readouterr().out.startswith("pycarp ")
+
+
+# --- TOML config files -----------------------------------------------------------
+
+TOML = """\
+# two virtual hosts
+facility = "local1"
+
+[defaults]
+interface = "eth0"
+srcip = "10.0.0.1"
+password = "secret"
+
+[[vhost]]
+vhid = 7
+addresses = ["10.0.0.100/24"]
+
+[[vhost]]
+vhid = 8
+addresses = ["10.0.0.101"]
+advskew = 300
+"""
+GOOD_TOML = TOML.replace("advskew = 300", "advskew = 30")
+
+
+@pytest.mark.parametrize("name", ["pycarp.toml", "pycarp.TOML", "pycarp.cfg", "pycarp.conf", "p"])
+def test_a_toml_file_is_known_by_name_or_content(tmp_path: Path, name: str) -> None:
+    settings = parse("--config", str(write(tmp_path / name, GOOD_TOML)))
+    assert [(v.vhid, v.advskew) for v in settings.vhosts] == [(7, 0), (8, 30)]
+    assert settings.vhosts[0].prefixes == (24,)
+    assert settings.facility == "local1"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("a.toml", "--vhid=1\n", cli.TOML_FORMAT),  # the name wins
+        ("a.cfg", "# comment\n\n  --vhid=1\n", cli.UCARP_FORMAT),
+        ("a.conf", "-P\n", cli.UCARP_FORMAT),
+        ("a", "# only comments\n", cli.UCARP_FORMAT),
+        ("a", "", cli.UCARP_FORMAT),
+        ("a.cfg", "# comment\n[defaults]\n", cli.TOML_FORMAT),
+        ("a.conf", "vhid = 1\n", cli.TOML_FORMAT),
+    ],
+)
+def test_detect_format(name: str, text: str, expected: str) -> None:
+    assert cli.detect_format(name, text.encode()) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "prefix"),
+    [
+        ("pycarp.cfg", TOML, "pycarp.cfg (TOML): vhost[1] (vhid 8): advskew: 300 is outside"),
+        ("pycarp.toml", TOML, "pycarp.toml (TOML): vhost[1] (vhid 8): advskew: 300 is outside"),
+        ("ucarp.conf", "--advskew=300\n", "ucarp.conf:1 (ucarp options): --advskew: 300 is"),
+    ],
+)
+def test_errors_say_which_format_was_assumed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str, prefix: str
+) -> None:
+    config = write(tmp_path / name, text)
+    extra = [] if name.endswith(("toml", ".cfg")) else BASE
+    assert cli.main([*extra, "--config", str(config)]) == 2
+    assert capsys.readouterr().err.startswith(f"pycarp: error: {tmp_path}/{prefix}")
+
+
+def test_every_toml_problem_is_printed_one_per_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path / "p.toml", TOML + "[[vhost]]\nvhid = 7\naddresses = ['10.0.0.9']\n")
+    assert cli.main(["-c", str(config)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"pycarp: error: {config} (TOML): vhost[1] (vhid 8): advskew: 300 is outside 0..255",
+        f"pycarp: error: {config} (TOML): vhost[2] (vhid 7): vhid: 7 on eth0 is already used "
+        "by vhost[0] (vhid 7)",
+    ]
+
+
+def test_process_options_override_the_toml_file(tmp_path: Path) -> None:
+    config = str(write(tmp_path / "p.toml", GOOD_TOML))
+    settings = parse(
+        "-f", "none", "-D", "--daemonize", "--control-socket=/run/x.sock", "-c", config
+    )
+    assert (settings.facility, settings.debug, settings.daemonize) == ("none", True, True)
+    assert settings.control_socket == "/run/x.sock"
+    assert settings.vhosts == parse("-c", config).vhosts
+
+
+@pytest.mark.parametrize(
+    ("extra", "refused"),
+    [
+        (["--vhid=9"], "--vhid"),
+        (["-P", "--addr", "10.0.0.5", "-P"], "--preempt, --addr"),
+        (["--pass=x"], "--pass"),
+    ],
+)
+def test_per_host_options_cannot_go_with_a_toml_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], refused: str
+) -> None:
+    config = write(tmp_path / "p.toml", GOOD_TOML)
+    assert cli.main(["-c", str(config), *extra]) == 2
+    assert capsys.readouterr().err == (
+        f"pycarp: error: {refused}: cannot be used with {config} (TOML); set per-host "
+        "options in the file (only --facility, --debug, --daemonize and --control-socket "
+        "may be given with it)\n"
+    )
+
+
+def test_a_toml_file_goes_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path / "p.toml", GOOD_TOML)
+    other = write(tmp_path / "ucarp.cfg", " ".join(BASE) + "\n")
+    assert cli.main(["-c", str(other), "-c", str(config)]) == 2
+    assert capsys.readouterr().err == (
+        f"pycarp: error: {config} (TOML): a TOML file cannot be combined with another "
+        f"config file ({other})\n"
+    )
+
+
+def test_missing_toml_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--config", str(tmp_path / "absent.toml")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"pycarp: error: --config: {tmp_path}/absent.toml: cannot read: " + (
+        "No such file or directory\n"
+    )
+
+
+# --- --control-socket ------------------------------------------------------------
+
+
+def test_control_socket_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse(*BASE).control_socket == "/run/pycarp/pycarp.sock"
+    assert parse(*BASE, "--control-socket", "/tmp/p.sock").control_socket == "/tmp/p.sock"
+    assert parse(*BASE, "--control-socket=none").control_socket is None
+    assert parse(*BASE, "--control-socket=NONE").control_socket is None
+    monkeypatch.chdir(tmp_path)  # absolute: the daemon changes directory
+    assert parse(*BASE, "--control-s", "p.sock").control_socket == str(tmp_path / "p.sock")
+    config = write(tmp_path / "ucarp.cfg", " ".join(BASE) + "\n--control-socket=none\n")
+    assert parse("-c", str(config)).control_socket is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "--control-socket: the path is empty (none disables the control socket)"),
+        ("/" + "x" * 107, "--control-socket: /xxxxxxxx"),
+    ],
+)
+def test_bad_control_socket(capsys: pytest.CaptureFixture[str], value: str, message: str) -> None:
+    assert cli.main([*BASE, f"--control-socket={value}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pycarp: error: {message}") and err.count("\n") == 1
+
+
+# --- --check-config ----------------------------------------------------------------
+
+
+def test_check_config_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    up = executable(tmp_path / "up.sh")
+    text = GOOD_TOML + f'upscript = "{up}"\npreempt = true\n'
+    config = write(tmp_path / "p.toml", "control_socket = 'none'\n" + text)
+    for argv in (["--check-config", str(config)], ["check-config", str(config)]):
+        assert cli.main(argv) == 0
+        out, err = capsys.readouterr()
+        assert err == ""
+        assert out == (
+            f"{config} (TOML): OK, 2 virtual hosts\n"
+            "process: facility local1; control socket none\n"
+            "eth0 vhid 7: 10.0.0.100/24; advbase 1 advskew 0; pycarp plumbs the addresses\n"
+            f"eth0 vhid 8: 10.0.0.101/32; advbase 1 advskew 30 preempt; upscript {up}\n"
+        )
+
+
+def test_check_config_ucarp_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path / "ucarp.cfg", " ".join(BASE) + "\n")
+    assert cli.main(["check-config", str(config), "-k", "5", "-D", "-B"]) == 0
+    assert capsys.readouterr().out == (
+        f"{config} (ucarp options): OK, 1 virtual host\n"
+        "process: facility daemon; control socket /run/pycarp/pycarp.sock; debug; daemonize\n"
+        "eth0 vhid 7: 10.0.0.100/32; advbase 1 advskew 5; pycarp plumbs the addresses\n"
+    )
+
+
+def test_check_config_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path / "p.toml", TOML)
+    for argv in (["--check-config", str(config)], ["check-config", str(config)]):
+        assert cli.main(argv) == 2
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err.startswith(f"pycarp: error: {config} (TOML): vhost[1] (vhid 8): advskew")
+
+
+def test_check_config_does_not_start_the_daemon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pycarp.runtime.daemon", None)  # importing it would fail
+    assert cli.main(["--check-config", str(write(tmp_path / "p.toml", GOOD_TOML))]) == 0
+
+
+def test_no_machine_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = GOOD_TOML.replace("eth0", "other0") + "upscript = '/nonexistent/up.sh'\n"
+    text = text.replace('password = "secret"', 'password_file = "/nonexistent/pw"')
+    config = write(tmp_path / "p.toml", text)
+    assert cli.main(["check-config", str(config)]) == 2
+    assert len(capsys.readouterr().err.splitlines()) == 3  # interface, script, passfile
+    assert cli.main(["check-config", "--no-machine-checks", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{config} (TOML): OK, 2 virtual hosts (interfaces, scripts and")
+    # the same for ucarp options
+    argv = [*BASE, "-i", "other0", "-o", "/nonexistent/pw", "-u", "/nonexistent/up.sh"]
+    options = write(tmp_path / "ucarp.cfg", " ".join(argv) + "\n")
+    assert cli.main(["--check-config", str(options), "--no-mach"]) == 0
+    assert "other0 vhid 7" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check-config"], "check-config: give exactly one config file (found none)"),
+        (["check-config", "a", "b"], "check-config: give exactly one config file (found 'a', 'b')"),
+        ([*BASE, "--no-machine-checks"], "--no-machine-checks: only with --check-config"),
+        (["--check-config"], "--check-config needs a value"),
+    ],
+)
+def test_check_config_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.startswith(f"pycarp: error: {message}")
+
+
+def test_mode_options_cannot_go_in_an_options_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(tmp_path / "ucarp.cfg", " ".join(BASE) + "\n--no-machine-checks\n")
+    assert cli.main(["--check-config", str(config)]) == 2
+    assert "ucarp.cfg:2 (ucarp options): --no-machine-checks: cannot be used inside" in (
+        capsys.readouterr().err
+    )
+
+
+# --- reload ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_daemon(monkeypatch: pytest.MonkeyPatch) -> list[tuple[DaemonSettings, cli.SettingsLoader]]:
+    runs: list[tuple[DaemonSettings, cli.SettingsLoader]] = []
+
+    def fake_run(settings: DaemonSettings, *, reload: cli.SettingsLoader) -> int:
+        runs.append((settings, reload))
+        return 0
+
+    fake = types.ModuleType("pycarp.runtime.daemon")
+    fake.run = fake_run  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pycarp.runtime.daemon", fake)
+    return runs
+
+
+@pytest.mark.parametrize("name", ["p.toml", "ucarp.cfg"])
+def test_reload_reads_the_same_sources_again(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_daemon: list[tuple[DaemonSettings, cli.SettingsLoader]],
+    name: str,
+) -> None:
+    first, second = (
+        (GOOD_TOML, GOOD_TOML.replace("advskew = 30", "advskew = 40"))
+        if name.endswith("toml")
+        else (" ".join(BASE) + "\n", " ".join(BASE) + " --advskew=40\n")
+    )
+    write(tmp_path / name, first)
+    executable(tmp_path / "up.sh")
+    monkeypatch.chdir(tmp_path)  # relative paths, then a daemon that moved to /
+    assert cli.main(["-c", name, "--control-socket", "p.sock", "-D"]) == 0
+    ((settings, reload),) = fake_daemon
+    monkeypatch.chdir("/")
+    assert reload() == settings
+    write(tmp_path / name, second)
+    again = reload()
+    assert again.vhosts[-1].advskew == 40
+    assert (again.debug, again.control_socket) == (True, str(tmp_path / "p.sock"))
+
+
+def test_reload_resolves_paths_inside_an_options_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_daemon: list[tuple[DaemonSettings, cli.SettingsLoader]],
+) -> None:
+    executable(tmp_path / "up.sh")
+    (tmp_path / "pw").write_text("fromfile\n")
+    write(tmp_path / "ucarp.cfg", " ".join(BASE) + " --passfile=pw --upscript=up.sh\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["-c", "ucarp.cfg"]) == 0
+    ((settings, reload),) = fake_daemon
+    monkeypatch.chdir("/")
+    assert reload() == settings
+    assert settings.vhosts[0].upscript == str(tmp_path / "up.sh")
+    assert settings.vhosts[0].password == b"fromfile"
+
+
+def test_reload_of_a_bad_file_raises_config_error(
+    tmp_path: Path, fake_daemon: list[tuple[DaemonSettings, cli.SettingsLoader]]
+) -> None:
+    config = write(tmp_path / "p.toml", GOOD_TOML)
+    assert cli.main(["-c", str(config)]) == 0
+    ((_, reload),) = fake_daemon
+    write(tmp_path / "p.toml", TOML)
+    with pytest.raises(ConfigError, match=r"p\.toml \(TOML\): vhost\[1\] \(vhid 8\): advskew"):
+        reload()
+    config.unlink()
+    with pytest.raises(ConfigError, match=r"^--config: .*p\.toml: cannot read"):
+        reload()
+
+
+def test_help_lists_pycarp_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for option in ("--control-socket=<path>", "--check-config=<file>", "--no-machine-checks"):
+        assert option in out
+    assert "check-config" in out.splitlines()[3]  # the subcommands' usage line

@@ -9,6 +9,10 @@ silently truncate a number or print its usage and exit 0.
 The parsing is a small getopt_long of our own rather than argparse, because
 argparse cannot say which line of an options file an argument came from, and
 its abbreviation rules differ from getopt_long's.
+
+``--config`` also takes a TOML file describing several virtual hosts (see
+pycarp.tomlconfig); the command line may then only add process options.
+``--check-config`` (or ``pycarp check-config``) checks without starting.
 """
 
 from __future__ import annotations
@@ -21,24 +25,34 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import AddressValueError, IPv4Address
+from typing import Protocol
 
 from pycarp import __version__
 from pycarp.core.config import DEFAULT_GROUP, VirtualHostConfig
 from pycarp.core.errors import ConfigError
-from pycarp.optionsfile import OptionsFileError, SourcedArg, read_sourced_options
-from pycarp.settings import DaemonSettings
+from pycarp.optionsfile import OptionsFileError, SourcedArg, split_options_text
+from pycarp.settings import DEFAULT_CONTROL_SOCKET, DaemonSettings
 
 __all__ = [
     "OPTIONS",
     "SUBCOMMANDS",
     "SYSLOG_FACILITIES",
+    "TOML_FORMAT",
+    "UCARP_FORMAT",
     "InfoRequested",
     "Option",
+    "SettingsLoader",
     "UsageError",
+    "check_control_socket",
+    "check_deadratio",
+    "check_facility",
     "check_script",
+    "describe",
+    "detect_format",
     "interface_exists",
     "main",
     "parse_daemon_args",
+    "parse_ipv4",
     "read_passfile",
     "settings_from_args",
     "usage",
@@ -64,6 +78,12 @@ SYSLOG_FACILITIES = frozenset(
 )
 _FACILITY_ALIASES = {"security": "auth"}  # deprecated name that ucarp still takes
 NO_SYSLOG = "none"
+NO_CONTROL_SOCKET = "none"
+MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the final NUL
+
+# How messages name the format assumed for a --config file.
+TOML_FORMAT = "TOML"
+UCARP_FORMAT = "ucarp options"
 
 
 class UsageError(ConfigError):
@@ -126,13 +146,47 @@ OPTIONS: tuple[Option, ...] = (
     Option(("nomcast",), "M", None, "use broadcast (instead of multicast) advertisements"),
     Option(("facility",), "f", "facility", "set syslog facility (default=daemon), or none"),
     Option(("xparam",), "x", "value", "extra parameter to send to up/down scripts"),
-    Option(("config",), "c", "file", "read options from <file> first (pycarp only)", ucarp=False),
+    Option(
+        ("config",),
+        "c",
+        "file",
+        "read ucarp options, or a TOML file of several hosts, from <file> (pycarp only)",
+        ucarp=False,
+    ),
     Option(("version",), "V", None, "print the version and exit (pycarp only)", ucarp=False),
+    Option(
+        ("control-socket",),
+        None,
+        "path",
+        f"control socket, or none (default {DEFAULT_CONTROL_SOCKET}) (pycarp only)",
+        ucarp=False,
+    ),
+    Option(
+        ("check-config",),
+        None,
+        "file",
+        "as --config, but check, print a summary and exit (pycarp only)",
+        ucarp=False,
+    ),
+    Option(
+        ("no-machine-checks",),
+        None,
+        None,
+        "with --check-config: skip this host's interface, script, passfile checks (pycarp only)",
+        ucarp=False,
+    ),
 )
 
 _BY_LONG = {name: option for option in OPTIONS for name in option.names}
 _BY_SHORT = {option.short: option for option in OPTIONS if option.short}
 _PASSWORD = "password"  # --pass and --passfile set the same thing; the last one wins
+_CONFIG_KEYS = frozenset({"config", "check-config"})
+# Options about how pycarp is run, not what it runs: never inside an options file.
+_MODE_KEYS = _CONFIG_KEYS | {"no-machine-checks"}
+# The options that may go with a TOML file (and override its top-level keys).
+_PROCESS_KEYS = frozenset({"facility", "debug", "daemonize", "control-socket"})
+# Options naming a file or path, made absolute for reloads (the daemon chdirs to /).
+_PATH_KEYS = _CONFIG_KEYS | {"passfile", "upscript", "downscript", "control-socket"}
 
 
 # --- machine checks (kept apart so tests can replace them) -------------------
@@ -179,10 +233,94 @@ def read_passfile(path: str) -> bytes:
     return line.split(b"\n", 1)[0].split(b"\0", 1)[0]
 
 
+# --- values checked the same way for the command line and TOML files ---------
+
+
+def check_facility(name: str) -> str:
+    """The syslog facility called ``name`` (any case, as ucarp), or "none"."""
+    lowered = name.lower()  # ucarp compares with strcasecmp
+    lowered = _FACILITY_ALIASES.get(lowered, lowered)
+    if lowered != NO_SYSLOG and lowered not in SYSLOG_FACILITIES:
+        known = ", ".join(sorted(SYSLOG_FACILITIES))
+        raise ConfigError(f"{name!r} is not a syslog facility ({known}, or none)")
+    return lowered
+
+
+def check_deadratio(ratio: int) -> int:
+    """``ratio`` if ucarp's unsigned int holds it; below 1 is VirtualHostConfig's error."""
+    if ratio > MAX_DEADRATIO:
+        raise ConfigError(f"{ratio} is above {MAX_DEADRATIO}")
+    return ratio
+
+
+def parse_ipv4(text: str) -> IPv4Address:
+    """A dotted-quad IPv4 address; 0.0.0.0 is refused, ucarp takes it as "not given"."""
+    try:
+        address = IPv4Address(text)
+    except AddressValueError:
+        raise ConfigError(f"{text!r} is not an IPv4 address") from None
+    if address.is_unspecified:
+        raise ConfigError(f"{address} cannot be used")
+    return address
+
+
+def check_control_socket(text: str, *, base_dir: str | None = None) -> str | None:
+    """The control socket's absolute path, or None for "none" (no socket).
+
+    Absolute because the daemon changes directory when it daemonizes; a
+    relative path is taken from ``base_dir`` (default: the current directory).
+    """
+    if text.lower() == NO_CONTROL_SOCKET:
+        return None
+    if not text:
+        raise ConfigError("the path is empty (none disables the control socket)")
+    path = os.path.abspath(os.path.join(base_dir or os.getcwd(), text))
+    size = len(os.fsencode(path))
+    if size > MAX_SOCKET_PATH:
+        raise ConfigError(f"{path} is {size} bytes; a socket path has at most {MAX_SOCKET_PATH}")
+    return path
+
+
+def detect_format(path: str, data: bytes) -> str:
+    """TOML_FORMAT or UCARP_FORMAT: the format of ``path``, whose content is ``data``.
+
+    ``.toml`` is TOML; otherwise a file whose first line that is not blank
+    or a comment starts with "-" holds ucarp options (so does one with no
+    such line, as before TOML files existed), and anything else is TOML.
+    """
+    if path.lower().endswith(".toml"):
+        return TOML_FORMAT
+    for line in data.decode("utf-8", "surrogateescape").splitlines():
+        text = line.strip()
+        if text and not text.startswith("#"):
+            return UCARP_FORMAT if text.startswith("-") else TOML_FORMAT
+    return UCARP_FORMAT
+
+
+def describe(vhost: VirtualHostConfig) -> str:
+    """One line about a virtual host, as --check-config prints it."""
+    networks = " ".join(f"{address}/{prefix}" for address, prefix in vhost.networks)
+    timing = f"advbase {vhost.advbase} advskew {vhost.advskew}"
+    flags = [name for name in ("preempt", "neutral", "nomcast") if getattr(vhost, name)]
+    actions = ["pycarp plumbs the addresses"] if vhost.plumbs else []
+    actions += [
+        f"{key} {path}" for key in ("upscript", "downscript") if (path := getattr(vhost, key))
+    ]
+    return (
+        f"{vhost.interface} vhid {vhost.vhid}: {networks}; {' '.join([timing, *flags])}; "
+        f"{', '.join(actions) or 'no plumbing and no scripts'}"
+    )
+
+
 # --- entry points ------------------------------------------------------------
 
 
 Subcommand = Callable[[list[str]], int]
+SettingsLoader = Callable[[], DaemonSettings]
+
+
+class _DaemonRun(Protocol):
+    def __call__(self, settings: DaemonSettings, *, reload: SettingsLoader) -> int: ...
 
 
 def _lazy(module_name: str, attribute: str = "main") -> Subcommand:
@@ -197,8 +335,17 @@ def _lazy(module_name: str, attribute: str = "main") -> Subcommand:
     return run
 
 
+def _check_config_command(args: list[str]) -> int:
+    """``pycarp check-config FILE [options]``: --check-config with the file as operand."""
+    return _main(args, file_operand=True)
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "demo": _lazy("pycarp.demo"),
+    "check-config": _check_config_command,
+    "status": _lazy("pycarp.control_client", "status_main"),
+    "stepdown": _lazy("pycarp.control_client", "stepdown_main"),
+    "reload": _lazy("pycarp.control_client", "reload_main"),
 }
 
 
@@ -207,17 +354,38 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
         return SUBCOMMANDS[args[0]](args[1:])
+    return _main(args)
+
+
+def _main(args: list[str], *, file_operand: bool = False) -> int:
     try:
-        settings = parse_daemon_args(args)
+        request, loaded = _parse_or_exit(args, file_operand=file_operand)
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
-    return _run_daemon(settings)
+    if request.check_only:
+        sys.stdout.write(_summary(request, loaded))
+        return 0
+    return _run_daemon(loaded.settings, reload=_loader(request))
 
 
-def _run_daemon(settings: DaemonSettings) -> int:
+def _run_daemon(settings: DaemonSettings, *, reload: SettingsLoader) -> int:
     runtime = importlib.import_module("pycarp.runtime.daemon")
-    run: Callable[[DaemonSettings], int] = runtime.run
-    return run(settings)
+    run: _DaemonRun = runtime.run
+    return run(settings, reload=reload)
+
+
+def _loader(request: _Request) -> SettingsLoader:
+    """Reads the same files and command line again, as they are then.
+
+    Relative paths are resolved now: the daemon has changed directory by
+    the time it reloads. Raises ConfigError (UsageError) if the result is bad.
+    """
+    fixed = replace(request, cwd=os.getcwd())
+
+    def reload() -> DaemonSettings:
+        return _load(fixed).settings
+
+    return reload
 
 
 def parse_daemon_args(argv: Sequence[str]) -> DaemonSettings:
@@ -227,35 +395,93 @@ def parse_daemon_args(argv: Sequence[str]) -> DaemonSettings:
     SystemExit(2); --help and --version print on stdout and raise
     SystemExit(0).
     """
+    return _parse_or_exit(argv)[1].settings
+
+
+def _parse_or_exit(argv: Sequence[str], *, file_operand: bool = False) -> tuple[_Request, _Loaded]:
     try:
-        return settings_from_args(argv)
+        request = _read_command_line(argv, file_operand=file_operand)
+        return request, _load(request)
     except InfoRequested as info:
         sys.stdout.write(info.text)
         raise SystemExit(0) from None
     except ConfigError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # a TOML file reports all its problems
+            print(f"{PROG}: error: {line}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE) from None
 
 
 def settings_from_args(argv: Sequence[str], *, check_machine: bool = True) -> DaemonSettings:
     """ucarp's options as DaemonSettings, without printing or exiting.
 
-    Raises UsageError for anything wrong and InfoRequested for --help or
-    --version. ``check_machine=False`` skips the checks of this machine (the
-    interface exists, the scripts are executable), for checking a
-    configuration meant for another host.
+    Raises ConfigError (UsageError for the command line and options files,
+    tomlconfig.ConfigErrors for a TOML file) for anything wrong and
+    InfoRequested for --help or --version. ``check_machine=False`` (or
+    --no-machine-checks) skips the checks of this machine (the interface
+    exists, the scripts are executable, the passfile is readable), for
+    checking a configuration meant for another host.
     """
-    chosen = _last_of_each(_gather(argv))
-    _require(chosen)
-    vhost = _make_vhost(chosen)
-    if check_machine:
-        vhost = _check_machine(vhost, chosen)
-    return DaemonSettings(
-        vhosts=(vhost,),
-        facility=_facility(chosen.get("facility")),
-        debug="debug" in chosen,
-        daemonize="daemonize" in chosen,
-    )
+    request = _read_command_line(argv)
+    if not check_machine:
+        request = replace(request, check_machine=False)
+    return _load(request).settings
+
+
+@dataclass(frozen=True)
+class _Request:
+    """The command line, scanned."""
+
+    given: tuple[_Given, ...]
+    check_machine: bool
+    cwd: str | None = None  # resolve relative paths from here (None: leave them)
+
+    @property
+    def check_only(self) -> bool:
+        return any(g.option.key == "check-config" for g in self.given)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    settings: DaemonSettings
+    sources: tuple[str, ...]  # "pycarp.toml (TOML)" for each config file
+
+
+def _read_command_line(argv: Sequence[str], *, file_operand: bool = False) -> _Request:
+    operands: list[SourcedArg] = []
+    given = _scan([SourcedArg(arg) for arg in argv], operands if file_operand else None)
+    if file_operand:
+        given = [_file_operand(operands), *given]
+    keys = {g.option.key for g in given}
+    if "no-machine-checks" in keys and "check-config" not in keys:
+        raise UsageError(
+            "--no-machine-checks: only with --check-config (the daemon needs this host's checks)"
+        )
+    return _Request(tuple(given), check_machine="no-machine-checks" not in keys)
+
+
+def _file_operand(operands: Sequence[SourcedArg]) -> _Given:
+    if len(operands) != 1:
+        found = "none" if not operands else ", ".join(repr(o.value) for o in operands)
+        raise UsageError(
+            f"check-config: give exactly one config file (found {found}); "
+            f"usage: {PROG} check-config FILE [--no-machine-checks] [options]"
+        )
+    return _Given(_BY_LONG["check-config"], operands[0].value, None)
+
+
+def _summary(request: _Request, loaded: _Loaded) -> str:
+    count = len(loaded.settings.vhosts)
+    head = f"{', '.join(loaded.sources)}: OK, {count} virtual host{'s' if count > 1 else ''}"
+    if not request.check_machine:
+        head += " (interfaces, scripts and password files not checked)"
+    lines = [head, _describe_process(loaded.settings)]
+    return "\n".join([*lines, *(describe(vhost) for vhost in loaded.settings.vhosts)]) + "\n"
+
+
+def _describe_process(settings: DaemonSettings) -> str:
+    flags = [name for name in ("debug", "daemonize") if getattr(settings, name)]
+    socket = settings.control_socket or NO_CONTROL_SOCKET
+    return "; ".join([f"process: facility {settings.facility}", f"control socket {socket}", *flags])
 
 
 # --- scanning: arguments -> options given, getopt_long style -----------------
@@ -294,19 +520,28 @@ class _Cursor:
         return self._args[self._next :]
 
 
-def _scan(args: Sequence[SourcedArg]) -> list[_Given]:
+def _scan(args: Sequence[SourcedArg], operands: list[SourcedArg] | None = None) -> list[_Given]:
+    """The options in ``args``; other words go to ``operands``, or are refused if None."""
     cursor = _Cursor(args)
     given: list[_Given] = []
     while (arg := cursor.take()) is not None:
         if arg.value == "--":
-            _refuse_operands(cursor.rest())
-        elif arg.value.startswith("--"):
+            _take_operands(cursor.rest(), operands)
+            break
+        if arg.value.startswith("--"):
             given.append(_scan_long(arg, cursor))
         elif arg.value.startswith("-") and arg.value != "-":
             given.extend(_scan_short(arg, cursor))
         else:
-            _refuse_operands([arg])
+            _take_operands([arg], operands)
     return given
+
+
+def _take_operands(words: Sequence[SourcedArg], operands: list[SourcedArg] | None) -> None:
+    if operands is None:
+        _refuse_operands(words)
+    else:
+        operands.extend(words)
 
 
 def _refuse_operands(operands: Sequence[SourcedArg]) -> None:
@@ -382,28 +617,110 @@ def _lookup_long(name: str, origin: str | None) -> Option:
     raise _fail(origin, f"unknown option --{name}")
 
 
-# --- gathering: command line + options files -> the last value of each -------
+# --- gathering: command line + config files -> the last value of each -------
 
 
-def _gather(argv: Sequence[str]) -> list[_Given]:
-    """The options given, the files' first (in order), then the command line's."""
-    command_line = _scan([SourcedArg(arg) for arg in argv])
-    from_files: list[_Given] = []
-    for given in command_line:
-        if given.option.key == "config":
-            from_files.extend(_scan_file(given))
-    return from_files + [g for g in command_line if g.option.key != "config"]
+@dataclass(frozen=True)
+class _ConfigFile:
+    """A --config (or --check-config) file, read, and the format it was taken to be."""
+
+    given: _Given
+    data: bytes
+    format: str  # TOML_FORMAT or UCARP_FORMAT
+
+    @property
+    def path(self) -> str:
+        return self.given.value
+
+    @property
+    def label(self) -> str:
+        return f"{self.path} ({self.format})"
 
 
-def _scan_file(config: _Given) -> list[_Given]:
+def _load(request: _Request) -> _Loaded:
+    """The settings the command line and its config files describe."""
+    given = [_resolved(g, request.cwd) for g in request.given]
+    files = [_read_config(g) for g in given if g.option.key in _CONFIG_KEYS]
+    if any(file.format == TOML_FORMAT for file in files):
+        settings = _settings_from_toml(given, files, check_machine=request.check_machine)
+    else:
+        settings = _settings_from_options(
+            given, files, check_machine=request.check_machine, cwd=request.cwd
+        )
+    return _Loaded(settings, tuple(file.label for file in files))
+
+
+def _resolved(given: _Given, cwd: str | None) -> _Given:
+    """``given`` with a relative path taken from ``cwd`` (for reloads)."""
+    value = given.value
+    if cwd is None or given.option.key not in _PATH_KEYS or not value or os.path.isabs(value):
+        return given
+    if given.option.key == "control-socket" and value.lower() == NO_CONTROL_SOCKET:
+        return given
+    return replace(given, value=os.path.join(cwd, value))
+
+
+def _read_config(given: _Given) -> _ConfigFile:
     try:
-        args = read_sourced_options(config.value)
+        with open(given.value, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        raise given.fail(f"{given.value}: cannot read: {exc.strerror or exc}") from None
+    return _ConfigFile(given, data, detect_format(given.value, data))
+
+
+def _settings_from_toml(
+    given: Sequence[_Given], files: Sequence[_ConfigFile], *, check_machine: bool
+) -> DaemonSettings:
+    """A TOML file's settings; the command line may only change process options."""
+    toml = next(file for file in files if file.format == TOML_FORMAT)
+    others = [file.path for file in files if file is not toml]
+    if others:
+        raise UsageError(
+            f"{toml.label}: a TOML file cannot be combined with another config file "
+            f"({', '.join(others)})"
+        )
+    refused = [g.option.label for g in given if g.option.key not in _PROCESS_KEYS | _MODE_KEYS]
+    if refused:
+        raise UsageError(
+            f"{', '.join(dict.fromkeys(refused))}: cannot be used with {toml.label}; "
+            "set per-host options in the file (only --facility, --debug, --daemonize "
+            "and --control-socket may be given with it)"
+        )
+    from pycarp import tomlconfig  # imported here: it uses this module's checks
+
+    base_dir = os.path.dirname(os.path.abspath(toml.path))
+    settings = tomlconfig.parse_toml(
+        toml.data, name=toml.path, base_dir=base_dir, check_machine=check_machine
+    )
+    return _with_process_options(settings, _last_of_each(given))
+
+
+def _settings_from_options(
+    given: Sequence[_Given], files: Sequence[_ConfigFile], *, check_machine: bool, cwd: str | None
+) -> DaemonSettings:
+    """ucarp's options: the files' first (in order), then the command line's."""
+    from_files = [_resolved(option, cwd) for file in files for option in _scan_options_file(file)]
+    from_argv = [g for g in given if g.option.key not in _MODE_KEYS]
+    chosen = _last_of_each(from_files + from_argv)
+    _require(chosen)
+    vhost = _make_vhost(chosen, read_files=check_machine)
+    if check_machine:
+        vhost = _check_machine(vhost, chosen)
+    return _with_process_options(DaemonSettings(vhosts=(vhost,)), chosen)
+
+
+def _scan_options_file(file: _ConfigFile) -> list[_Given]:
+    """The options in a ucarp options file; each knows its "file:line (ucarp options)"."""
+    text = file.data.decode("utf-8", "surrogateescape")  # odd bytes stay, as in argv
+    try:
+        args = split_options_text(text, name=file.path)
     except OptionsFileError as exc:
-        # a bad line speaks for itself; an unreadable file is --config's fault
-        raise (UsageError(str(exc)) if exc.line else config.fail(str(exc))) from None
-    given = _scan(args)
+        reason = str(exc).removeprefix(f"{file.path}:{exc.line}: ")
+        raise UsageError(f"{file.path}:{exc.line} ({file.format}): {reason}") from None
+    given = _scan([SourcedArg(arg.value, f"{arg.origin} ({file.format})") for arg in args])
     for nested in given:
-        if nested.option.key == "config":
+        if nested.option.key in _MODE_KEYS:
             raise nested.fail("cannot be used inside an options file")
     return given
 
@@ -415,6 +732,18 @@ def _last_of_each(given: Sequence[_Given]) -> dict[str, _Given]:
         key = _PASSWORD if one.option.key in ("pass", "passfile") else one.option.key
         chosen[key] = one
     return chosen
+
+
+def _with_process_options(settings: DaemonSettings, chosen: dict[str, _Given]) -> DaemonSettings:
+    """``settings`` with the process options given on the command line (or options file)."""
+    facility, socket = chosen.get("facility"), chosen.get("control-socket")
+    return replace(
+        settings,
+        facility=settings.facility if facility is None else _facility(facility),
+        debug=settings.debug or "debug" in chosen,
+        daemonize=settings.daemonize or "daemonize" in chosen,
+        control_socket=settings.control_socket if socket is None else _control_socket(socket),
+    )
 
 
 # --- building: values -> VirtualHostConfig and DaemonSettings ----------------
@@ -434,7 +763,7 @@ def _require(chosen: dict[str, _Given]) -> None:
         raise UsageError(f"missing required options: {', '.join(missing)} (see --help)")
 
 
-def _make_vhost(chosen: dict[str, _Given]) -> VirtualHostConfig:
+def _make_vhost(chosen: dict[str, _Given], *, read_files: bool = True) -> VirtualHostConfig:
     interface = chosen["interface"]
     try:
         return VirtualHostConfig(
@@ -442,7 +771,7 @@ def _make_vhost(chosen: dict[str, _Given]) -> VirtualHostConfig:
             srcip=_address(chosen["srcip"]),
             vhid=_number(chosen["vhid"]),
             addresses=(_address(chosen["addr"]),),
-            password=_password(chosen[_PASSWORD]),
+            password=_password(chosen[_PASSWORD], read_file=read_files),
             advbase=_number(chosen.get("advbase"), DEFAULT_ADVBASE),
             advskew=_number(chosen.get("advskew"), DEFAULT_ADVSKEW),
             deadratio=_deadratio(chosen.get("deadratio")),
@@ -513,23 +842,24 @@ def _number(given: _Given | None, default: int = 0) -> int:
 
 def _deadratio(given: _Given | None) -> int:
     ratio = _number(given, DEFAULT_DEADRATIO)
-    if given is not None and ratio > MAX_DEADRATIO:
-        raise given.fail(f"{ratio} is above {MAX_DEADRATIO}")
-    return ratio
+    try:
+        return check_deadratio(ratio)
+    except ConfigError as exc:
+        assert given is not None  # the default is in range
+        raise given.fail(str(exc)) from None
 
 
 def _address(given: _Given) -> IPv4Address:
     try:
-        address = IPv4Address(given.value)
-    except AddressValueError:
-        raise given.fail(f"{given.value!r} is not an IPv4 address") from None
-    if address.is_unspecified:  # ucarp takes 0.0.0.0 as "not given"
-        raise given.fail(f"{address} cannot be used")
-    return address
+        return parse_ipv4(given.value)
+    except ConfigError as exc:
+        raise given.fail(str(exc)) from None
 
 
-def _password(given: _Given) -> bytes:
+def _password(given: _Given, *, read_file: bool = True) -> bytes:
     if given.option.key == "passfile":
+        if not read_file:
+            return b""  # the file is on the host that will run this
         try:
             password = read_passfile(given.value)
         except ConfigError as exc:
@@ -545,15 +875,18 @@ def _text(given: _Given | None) -> str | None:
     return None if given is None else given.value
 
 
-def _facility(given: _Given | None) -> str:
-    if given is None:
-        return DEFAULT_FACILITY
-    name = given.value.lower()  # ucarp compares with strcasecmp
-    name = _FACILITY_ALIASES.get(name, name)
-    if name != NO_SYSLOG and name not in SYSLOG_FACILITIES:
-        known = ", ".join(sorted(SYSLOG_FACILITIES))
-        raise given.fail(f"{given.value!r} is not a syslog facility ({known}, or none)")
-    return name
+def _facility(given: _Given) -> str:
+    try:
+        return check_facility(given.value)
+    except ConfigError as exc:
+        raise given.fail(str(exc)) from None
+
+
+def _control_socket(given: _Given) -> str | None:
+    try:
+        return check_control_socket(given.value)
+    except ConfigError as exc:
+        raise given.fail(str(exc)) from None
 
 
 def _check_machine(vhost: VirtualHostConfig, chosen: dict[str, _Given]) -> VirtualHostConfig:
@@ -590,6 +923,10 @@ def usage() -> str:
         "Long options may be abbreviated. A value goes as --vhid=5, --vhid 5, -v 5",
         "or -v5; numbers may be hex (0x1f) or, as in ucarp, octal (017). With",
         "--config, the file's options come first and the command line overrides them.",
+        "A --config file in TOML (*.toml, or not starting with an option) describes",
+        "several virtual hosts; only --facility, --debug, --daemonize and",
+        "--control-socket may go with it. See docs/config.md.",
+        f"{PROG} check-config FILE [options] is {PROG} --check-config FILE [options].",
         "",
         "Sample usage:",
         "",
@@ -603,5 +940,7 @@ def usage() -> str:
 def _usage_line(option: Option) -> str:
     value = f"=<{option.metavar}>" if option.metavar else ""
     longs = ", ".join(f"--{name}{value}" for name in option.names)
+    if option.short is None:
+        return f"{longs}: {option.help}"
     short = f" <{option.metavar}>" if option.metavar else ""
     return f"{longs} (-{option.short}{short}): {option.help}"

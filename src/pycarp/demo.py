@@ -123,6 +123,7 @@ class Node:
             f"--vhid={VHID}", f"--pass={PASSWORD}", f"--addr={VIP}", "--advbase=1",
             f"--upscript={scripts['up']}", f"--downscript={scripts['down']}",
             "--facility=none",  # log to stderr, captured in the node's log file
+            f"--control-socket={self.workdir / (self.name + '.sock')}",
         ]  # fmt: skip
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.logfile, "ab") as out:

@@ -811,3 +811,15 @@ def test_lan_graceful_stop_hands_over_at_once() -> None:
     assert a.state is State.INIT
     assert lan.masters() == ["b"]
     assert b.host.reason is Reason.MASTER_LEAVING
+
+
+def test_a_hard_stop_ends_a_hand_over_at_once() -> None:
+    vh = host(shutdown=True)
+    at = master(vh)
+    vh.receive(advert_from(vh, advbase=2), source=PEER, now=at + 0.1)
+    vh.shutdown(now=at + 0.2)
+    assert vh.shutdown(now=at + 0.3) == []  # a second graceful request changes nothing
+    assert vh.shutdown(now=at + 0.4, graceful=False) == [
+        StateChanged(vh.key, State.MASTER, State.INIT, Reason.SHUTDOWN),
+        RunScript(vh.key, "down"),
+    ]

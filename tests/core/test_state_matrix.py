@@ -433,7 +433,10 @@ def test_lan_settles_on_one_master(
         elif d.kind == "force":
             lan.force_backup(who)
         elif d.kind == "restart":
-            lan.shutdown(who)
+            # A new process starts only once the old one has stopped: a hard stop
+            # here, or a graceful one that ran to its end (hand-over or deadline).
+            lan.shutdown(who, graceful=d.other % 2 == 0)
+            lan.run_for(lan.member(who).host.master_down_interval.total + 0.01)
             lan.start(who)
         elif d.kind == "send-failures":
             lan.member(who).fail_next = 3 + d.other

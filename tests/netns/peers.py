@@ -66,6 +66,11 @@ class Peer:
         return self.workdir / "scripts.log"
 
     @property
+    def control_socket(self) -> Path:
+        """pycarp's control socket (one per peer: the namespaces share the filesystem)."""
+        return self.workdir / "control.sock"
+
+    @property
     def daemon_log(self) -> Path:
         return self.workdir / "daemon.log"
 
@@ -183,6 +188,7 @@ def daemon_argv(
     impl: Impl,
     host: Host,
     *,
+    control_socket: Path,
     vhid: int,
     password: str,
     vip: str,
@@ -225,7 +231,7 @@ def daemon_argv(
         # ucarp printf()s its log to stdout, block-buffered into a file and
         # lost on _exit(): force line buffering.
         return [_which("stdbuf"), "-oL", "-eL", _which("ucarp"), *opts]
-    return [sys.executable, "-m", "pycarp", *opts]
+    return [sys.executable, "-m", "pycarp", *opts, f"--control-socket={control_socket}"]
 
 
 def start_peer(
@@ -256,6 +262,7 @@ def start_peer(
     argv = daemon_argv(
         impl,
         host,
+        control_socket=workdir / "control.sock",
         vhid=vhid,
         password=password,
         vip=vip,

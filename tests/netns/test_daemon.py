@@ -130,6 +130,7 @@ def test_daemonize_detaches_and_keeps_working(lab: Lab, tmp_path: Path) -> None:
         f"--upscript={up}",
         "--facility=none",
         "--daemonize",
+        f"--control-socket={tmp_path / 'control.sock'}",
     )
     assert launcher.wait(timeout=10) == 0  # the foreground process returns at once
     deadline = time.monotonic() + 8

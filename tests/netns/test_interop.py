@@ -335,6 +335,19 @@ def test_shutdown_runs_down_script_on_sigterm_when_master(
     assert master.terminate() == 0, group.dump()
     assert master.state_history() == [down(master), up(master), down(master)], group.dump()
     assert f"{group.vip}/32" not in net.a.addresses()
-    # A backup has nothing to give up: no second down call.
+    # The backup takes over (at once from a pycarp master, which announces its
+    # leaving), and as a master stopped with -z it runs its down script too.
+    assert backup.wait_master(ELECTION), group.dump()
+    assert backup.terminate() == 0, group.dump()
+    assert backup.state_history() == [down(backup), up(backup), down(backup)], group.dump()
+
+
+@pytest.mark.parametrize("impl", ["ucarp", "pycarp"])
+def test_shutdown_of_a_backup_runs_no_down_script(group: Group, impl: Impl) -> None:
+    net = group.net
+    master = group.start(net.a, "ucarp", shutdown=True)
+    assert master.wait_master(ELECTION), group.dump()
+    backup = group.start(net.b, impl, shutdown=True)
+    assert backup.wait_for(lambda h: h == [down(backup)], ELECTION), group.dump()
     assert backup.terminate() == 0, group.dump()
     assert backup.state_history() == [down(backup)], group.dump()

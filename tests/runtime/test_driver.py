@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Address
 
 import pytest
@@ -15,6 +15,7 @@ from pycarp.core.config import VirtualHostConfig
 from pycarp.core.node import Node
 from pycarp.platform.base import InterfaceInfo
 from pycarp.runtime.driver import Driver, Port
+from pycarp.runtime.scripts import SerialJobs
 
 MAC = bytes.fromhex("020000000001")
 VIP = IPv4Address("198.51.100.200")
@@ -71,6 +72,39 @@ class FakeSender:
         return [f for f in self.frames if f[12:14] == b"\x08\x06"]
 
 
+class RecordingJobs(SerialJobs):
+    """Real per-host job ordering; scripts are recorded instead of run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[list[str]] = []
+
+    def run(self, key: HostKey, argv: Sequence[str]) -> None:
+        args = list(argv)
+
+        async def record() -> None:
+            self.scripts.append(args)
+
+        self.submit(key, record)
+
+
+class FakeAddresses:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def add(self, interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
+        self.log.append("add " + " ".join(f"{a}/{p}" for a, p in networks))
+
+    async def remove(self, interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
+        self.log.append("remove " + " ".join(f"{a}/{p}" for a, p in networks))
+
+    async def present(self, interface: str) -> set[IPv4Address]:
+        return set()
+
+    async def close(self) -> None:
+        pass
+
+
 def config(**kw: object) -> VirtualHostConfig:
     base: dict[str, object] = dict(
         interface="eth0",
@@ -100,27 +134,35 @@ async def run_driver(
     sender: FakeSender,
     seconds: float,
     inject: list[tuple[float, bytes]] | None = None,
+    addresses: FakeAddresses | None = None,
 ) -> tuple[Node, list[list[str]]]:
     node = Node([cfg], counter=lambda: 1)
-    scripts: list[list[str]] = []
+    jobs = RecordingJobs()
     port = Port(InterfaceInfo("eth0", 2, MAC, True), receiver, sender)
-    driver = Driver(node, {"eth0": port}, lambda _key, argv: scripts.append(argv))
+    driver = Driver(node, {"eth0": port}, jobs, addresses=addresses)
     driver.start()
     loop = asyncio.get_running_loop()
     for at, data in inject or []:
         loop.call_later(at, receiver.outside.send, data)
     await asyncio.sleep(seconds)
     driver.stop()
-    return node, scripts
+    await jobs.wait(1.0)
+    return node, jobs.scripts
 
 
-def peer_advert(advbase: int, advskew: int, *, password: bytes = b"secret") -> bytes:
+def peer_advert(
+    advbase: int,
+    advskew: int,
+    *,
+    password: bytes = b"secret",
+    vips: Sequence[IPv4Address] = (VIP,),
+) -> bytes:
     advert = packet.Advertisement(
         vhid=7,
         advbase=advbase,
         advskew=advskew,
         counter=5,
-        digest=auth.digest(password, 7, [VIP], 5),
+        digest=auth.digest(password, 7, vips, 5),
     )
     return packet.encode_ipv4(PEER, IPv4Address("224.0.0.18"), advert.encode(), ident=1)
 
@@ -180,3 +222,22 @@ async def test_bad_digest_is_counted_not_obeyed(receiver: FakeReceiver) -> None:
     node, _ = await run_driver(config(), receiver, sender, 0.4, inject)
     assert node.hosts[HostKey("eth0", 7)].state.value == "MASTER"
     assert sum(node.drops.values()) == 1
+
+
+async def test_plumbing_adds_on_master_and_removes_on_backup_before_scripts(
+    receiver: FakeReceiver,
+) -> None:
+    log: list[str] = []
+    cfg = config(addresses=(VIP, IPv4Address("198.51.100.210")), prefixes=(24, 32), plumb=True)
+    inject = [(0.3 + i * 0.01, peer_advert(0, 1, vips=cfg.addresses)) for i in range(20)]
+    _, scripts = await run_driver(cfg, receiver, FakeSender(), 0.45, inject, FakeAddresses(log))
+    assert log == ["add 198.51.100.200/24 198.51.100.210/32",
+                   "remove 198.51.100.200/24 198.51.100.210/32"]  # fmt: skip
+    # scripts run once per address, each after the plumbing it follows
+    assert [s[0] for s in scripts] == ["/bin/down"] * 2 + ["/bin/up"] * 2 + ["/bin/down"] * 2
+
+
+async def test_no_plumbing_by_default_when_scripts_are_given(receiver: FakeReceiver) -> None:
+    log: list[str] = []
+    await run_driver(config(), receiver, FakeSender(), 0.3, addresses=FakeAddresses(log))
+    assert log == []

@@ -192,10 +192,12 @@ class VirtualHost:
         it has never heard a peer. Then it stops: with `shutdown` configured a
         host that was not BACKUP runs its down script.
         """
-        if self.state is State.INIT or self._leave_by is not None:
+        if self.state is State.INIT:
             return []
         if not (graceful and self.state is State.MASTER and self._link_up):
             return self._stop(now=now)
+        if self._leave_by is not None:
+            return []  # already leaving
         self._leave_by = now + self.master_down_interval.total
         actions: list[Action] = [
             Notice(

@@ -6,6 +6,7 @@ with the event loop; nothing here decides anything about the protocol.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Protocol
@@ -13,6 +14,10 @@ from typing import Protocol
 
 class InterfaceError(Exception):
     """An interface is missing or unusable; the message names it."""
+
+
+class AddressError(Exception):
+    """Virtual addresses could not be listed, added or removed; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,28 @@ class LinkMonitor(Protocol):
     def close(self) -> None: ...
 
 
+class AddressManager(Protocol):
+    """Puts virtual IPv4 addresses on interfaces and takes them off again.
+
+    Async so that a slow kernel or command never stalls the event loop. Each
+    call looks the interface up afresh: it may have been recreated meanwhile.
+    """
+
+    async def add(self, interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
+        """Configure each (address, prefix length); one already there is fine."""
+        ...
+
+    async def remove(self, interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
+        """Unconfigure exactly these (address, prefix length); one absent is fine."""
+        ...
+
+    async def present(self, interface: str) -> set[IPv4Address]:
+        """The IPv4 addresses configured on the interface now (illumos: on units that are UP)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class Platform(Protocol):
     def interface_info(self, name: str) -> InterfaceInfo: ...
 
@@ -67,3 +94,5 @@ class Platform(Protocol):
     def open_sender(self, info: InterfaceInfo) -> FrameSender: ...
 
     def open_link_monitor(self) -> LinkMonitor: ...
+
+    def open_address_manager(self) -> AddressManager: ...

@@ -1,4 +1,5 @@
-"""The daemon: opens the interfaces, wires the driver to signals, runs until told to stop."""
+"""The daemon: opens the interfaces, wires the driver to signals and the
+control socket, runs until told to stop, and hands over on the way out."""
 
 from __future__ import annotations
 
@@ -8,113 +9,312 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
+from collections.abc import Callable, Iterable
+from typing import Any
 
+from pycarp.core.actions import HostKey, StateChanged
+from pycarp.core.config import VirtualHostConfig
+from pycarp.core.errors import CarpError
 from pycarp.core.node import Node
+from pycarp.core.status import node_status
 from pycarp.platform import select_platform
-from pycarp.platform.base import InterfaceError, LinkMonitor, Platform
+from pycarp.platform.base import (
+    AddressError,
+    AddressManager,
+    InterfaceError,
+    LinkMonitor,
+    Platform,
+)
+from pycarp.runtime.control import ControlServer
 from pycarp.runtime.driver import Driver, Port
 from pycarp.runtime.logsetup import setup_logging
-from pycarp.runtime.scripts import ScriptRunner
+from pycarp.runtime.scripts import SerialJobs
 from pycarp.settings import DaemonSettings
 
 log = logging.getLogger("pycarp")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP)
-SCRIPT_WAIT_AT_EXIT = 30.0
+JOB_WAIT_AT_EXIT = 30.0
+HANDOVER_SLACK = 1.0  # beyond the longest master-down interval, never wait longer than this
+
+Loader = Callable[[], DaemonSettings]
 
 
-def run(settings: DaemonSettings) -> int:
+def run(settings: DaemonSettings, *, reload: Loader | None = None) -> int:
     """Run until a stop signal; the exit status of the process."""
     setup_logging(facility=settings.facility, debug=settings.debug, stderr=True)
     try:
         node = Node(settings.vhosts, counter=lambda: secrets.randbits(64))
         platform = select_platform()
-        ports = open_ports(platform, settings)
+        ports = {c.interface: open_port(platform, c) for c in _first_per_interface(settings.vhosts)}
         monitor = platform.open_link_monitor()
-    except (InterfaceError, OSError, ValueError) as exc:
+    except (CarpError, InterfaceError, OSError, ValueError) as exc:
         log.error("cannot start: %s", exc)
+        return 1
+    if settings.control_socket and _socket_answers(settings.control_socket):
+        # Checked here too so that, with --daemonize, the refusal reaches the terminal.
+        log.error(
+            "cannot start: another pycarp is using the control socket %s; pass --control-socket",
+            settings.control_socket,
+        )
         return 1
     if settings.daemonize:
         daemonize()
         setup_logging(facility=settings.facility, debug=settings.debug, stderr=False)
+    daemon = Daemon(settings, node, platform, ports, monitor, reload)
     try:
-        asyncio.run(_serve(node, ports, monitor))
+        return asyncio.run(daemon.serve())
     finally:
-        for port in ports.values():
+        for port in daemon.ports.values():
             port.receiver.close()
             port.sender.close()
         monitor.close()
-    return 0
 
 
-def open_ports(platform: Platform, settings: DaemonSettings) -> dict[str, Port]:
-    ports: dict[str, Port] = {}
-    for config in settings.vhosts:
-        if config.interface in ports:
-            continue
-        info = platform.interface_info(config.interface)
-        receiver = platform.open_receiver(info, config.group, config.srcip)
-        ports[config.interface] = Port(info, receiver, platform.open_sender(info))
-        log.info(
-            "%s: index %d, MAC %s, %s",
-            info.name,
-            info.index,
-            info.mac.hex(":"),
-            "running" if info.running else "no carrier",
+def _socket_answers(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+def _first_per_interface(configs: Iterable[VirtualHostConfig]) -> list[VirtualHostConfig]:
+    seen: dict[str, VirtualHostConfig] = {}
+    for config in configs:
+        seen.setdefault(config.interface, config)
+    return list(seen.values())
+
+
+def open_port(platform: Platform, config: VirtualHostConfig) -> Port:
+    info = platform.interface_info(config.interface)
+    receiver = platform.open_receiver(info, config.group, config.srcip)
+    try:
+        sender = platform.open_sender(info)
+    except OSError:
+        receiver.close()
+        raise
+    state = "running" if info.running else "no carrier"
+    log.info("%s: index %d, MAC %s, %s", info.name, info.index, info.mac.hex(":"), state)
+    return Port(info, receiver, sender)
+
+
+class Daemon:
+    """One running process; also the handler of the control socket."""
+
+    def __init__(
+        self,
+        settings: DaemonSettings,
+        node: Node,
+        platform: Platform,
+        ports: dict[str, Port],
+        monitor: LinkMonitor,
+        loader: Loader | None,
+    ) -> None:
+        self.settings = settings
+        self.node = node
+        self.platform = platform
+        self.ports = ports
+        self.monitor = monitor
+        self.loader = loader
+        self.jobs = SerialJobs()
+        self.addresses: AddressManager | None = None
+        self._signals = 0
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+
+    async def serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        control = None
+        if self.settings.control_socket:
+            control = ControlServer(self.settings.control_socket, self)
+            try:
+                await control.start()
+            except (CarpError, OSError) as exc:
+                log.error("cannot start: %s", exc)
+                return 1
+        try:
+            return await self._serve(loop)
+        finally:
+            if control is not None:
+                await control.close()
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop) -> int:
+        if any(c.plumbs for c in self.settings.vhosts):
+            self.addresses = self.platform.open_address_manager()
+            await self._remove_stale(self.settings.vhosts)
+        self.driver = Driver(self.node, self.ports, self.jobs, addresses=self.addresses)
+        self.driver.after_step = self._check_stopped
+        loop.add_reader(self.monitor.fileno(), self._on_link)
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, self._on_stop_signal, signum)
+        loop.add_signal_handler(signal.SIGUSR1, self.log_status)
+        loop.add_signal_handler(signal.SIGUSR2, self.stepdown, None)
+        for host in self.node.hosts.values():
+            _log_host(host.config)
+        self.driver.start()
+        await self._stopping.wait()
+        await self._hand_over()
+        self.driver.stop()
+        loop.remove_reader(self.monitor.fileno())
+        await self._remove_addresses(self.settings.vhosts)
+        if not await self.jobs.wait(JOB_WAIT_AT_EXIT):
+            log.error("jobs still running after %.0f s were killed", JOB_WAIT_AT_EXIT)
+        if self.addresses is not None:
+            await self.addresses.close()
+        log.info("stopped")
+        return 0
+
+    # -- stopping --------------------------------------------------------
+
+    def _on_stop_signal(self, signum: int) -> None:
+        self._signals += 1
+        name = signal.Signals(signum).name
+        if self._signals == 1:
+            log.warning("%s received: stopping (handing over where MASTER)", name)
+            self._stopping.set()
+        else:
+            log.warning("%s received again: stopping now", name)
+            self.driver.step(self.node.shutdown(now=self.driver.now(), graceful=False))
+
+    async def _hand_over(self) -> None:
+        """Stop every host, waiting (bounded) for the ones handing over."""
+        self.driver.step(self.node.shutdown(now=self.driver.now()))
+        longest = max((h.master_down_interval.total for h in self.node.hosts.values()), default=0)
+        try:
+            await asyncio.wait_for(self._stopped.wait(), longest + HANDOVER_SLACK)
+        except TimeoutError:
+            log.error("hand-over did not finish in time: stopping now")
+            self.driver.step(self.node.shutdown(now=self.driver.now(), graceful=False))
+
+    def _check_stopped(self) -> None:
+        if self._stopping.is_set() and self.node.stopped:
+            self._stopped.set()
+
+    # -- addresses -------------------------------------------------------
+
+    async def _remove_stale(self, configs: Iterable[VirtualHostConfig]) -> None:
+        """Addresses of ours left on an interface by a crashed predecessor go."""
+        assert self.addresses is not None
+        for config in configs:
+            if not config.plumbs:
+                continue
+            try:
+                present = await self.addresses.present(config.interface)
+                stale = [(a, p) for a, p in config.networks if a in present]
+                if stale:
+                    shown = ", ".join(str(a) for a, _ in stale)
+                    log.warning(
+                        "%s/vhid %d: %s already configured while not MASTER (left by an "
+                        "earlier run?): removing",
+                        config.interface,
+                        config.vhid,
+                        shown,
+                    )
+                    await self.addresses.remove(config.interface, stale)
+            except (AddressError, OSError) as exc:
+                log.error("%s: could not check for stale addresses: %s", config.interface, exc)
+
+    async def _remove_addresses(self, configs: Iterable[VirtualHostConfig]) -> None:
+        """At exit: none of our addresses stays behind, whatever happened before."""
+        await self.jobs.wait(JOB_WAIT_AT_EXIT)  # the removals queued by the state changes
+        if self.addresses is None:
+            return
+        for config in configs:
+            if config.plumbs:
+                with contextlib.suppress(AddressError, OSError):
+                    await self.addresses.remove(config.interface, config.networks)
+
+    # -- events ----------------------------------------------------------
+
+    def _on_link(self) -> None:
+        for name, running in self.monitor.read():
+            self.driver.link_changed(name, running)
+
+    def log_status(self) -> None:
+        for host in self.node.hosts.values():
+            peer = host.last_peer
+            seen = f", last master seen {peer.address}" if peer else ""
+            reason = host.reason.value if host.reason else "-"
+            log.info("%s on %s id %d (%s)%s", host.state.value, *host.key, reason, seen)
+
+    # -- control socket (ControlHandler) ---------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        now = self.driver.now()
+        return [s.to_json(now=now) for s in node_status(self.node)]
+
+    def stepdown(self, vhid: int | None) -> list[str]:
+        if vhid is not None and not any(k.vhid == vhid for k in self.node.hosts):
+            raise ValueError(f"no virtual host with vhid {vhid}")
+        actions = self.node.force_backup(now=self.driver.now(), vhid=vhid)
+        self.driver.step(actions)
+        return [str(a.key) for a in actions if isinstance(a, StateChanged)]
+
+    async def reload(self) -> dict[str, Any]:
+        if self.loader is None:
+            raise ValueError("this daemon was started without a config to reload")
+        settings = self.loader()  # raises with a message when the new config is bad
+        Node(settings.vhosts, counter=lambda: 0)  # the same checks as at start
+        old = {h.key: h.config for h in self.node.hosts.values()}
+        new = {HostKey(c.interface, c.vhid): c for c in settings.vhosts}
+        removed = [k for k in old if k not in new]
+        added = [k for k in new if k not in old]
+        changed = [k for k in new if k in old and new[k] != old[k]]
+        unchanged = [k for k in new if k in old and new[k] == old[k]]
+        for config in _first_per_interface(new[k] for k in added + changed):
+            if config.interface not in self.ports:  # open before changing anything
+                try:
+                    port = open_port(self.platform, config)
+                except (InterfaceError, OSError) as exc:
+                    raise ValueError(f"{config.interface}: {exc}") from exc
+                self.driver.add_port(config.interface, port)
+        now = self.driver.now()
+        for key in removed + changed:
+            self.driver.step(self.node.remove(key, now=now))
+        if self.addresses is None and any(new[k].plumbs for k in added + changed):
+            self.addresses = self.platform.open_address_manager()
+            self.driver.set_addresses(self.addresses)
+        if self.addresses is not None:
+            await self.jobs.wait(JOB_WAIT_AT_EXIT)
+            await self._remove_stale(new[k] for k in added + changed)
+        for key in added + changed:
+            running = self.driver.running[key.interface]
+            counter = secrets.randbits(64)
+            self.driver.step(self.node.add(new[key], counter=counter, now=now, link_up=running))
+            _log_host(new[key])
+        for name in set(self.ports) - {k.interface for k in self.node.hosts}:
+            port = self.driver.remove_port(name)
+            port.receiver.close()
+            port.sender.close()
+        self.settings = settings
+        summary = {
+            "added": [str(k) for k in added],
+            "removed": [str(k) for k in removed],
+            "changed": [str(k) for k in changed],
+            "unchanged": [str(k) for k in unchanged],
+        }
+        log.warning(
+            "reloaded: %s", ", ".join(f"{what} {len(keys)}" for what, keys in summary.items())
         )
-    return ports
+        return summary
 
 
-async def _serve(node: Node, ports: dict[str, Port], monitor: LinkMonitor) -> None:
-    loop = asyncio.get_running_loop()
-    scripts = ScriptRunner()
-    driver = Driver(node, ports, scripts.run)
-    stopping = asyncio.Event()
-
-    def on_link() -> None:
-        for name, running in monitor.read():
-            if name in ports:
-                log.debug("%s: link %s", name, "running" if running else "not running")
-                driver.step(node.link_changed(name, up=running, now=driver.now()))
-
-    def on_stop(signum: int) -> None:
-        log.warning("%s received: stopping", signal.Signals(signum).name)
-        stopping.set()
-
-    loop.add_reader(monitor.fileno(), on_link)
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, on_stop, signum)
-    loop.add_signal_handler(signal.SIGUSR1, log_status, node)
-    loop.add_signal_handler(
-        signal.SIGUSR2, lambda: driver.step(node.force_backup(now=driver.now()))
+def _log_host(c: VirtualHostConfig) -> None:
+    log.info(
+        "%s/vhid %d: virtual address %s, advbase %d, advskew %d, %s%s%s",
+        c.interface,
+        c.vhid,
+        ", ".join(f"{a}/{p}" for a, p in c.networks),
+        c.advbase,
+        c.advskew,
+        "broadcast" if c.nomcast else f"group {c.group}",
+        ", preempt" if c.preempt else "",
+        ", built-in plumbing" if c.plumbs else "",
     )
-    for host in node.hosts.values():
-        c = host.config
-        log.info(
-            "%s: virtual address %s, advbase %d, advskew %d, %s%s",
-            host.key,
-            ", ".join(map(str, c.addresses)),
-            c.advbase,
-            c.advskew,
-            "broadcast" if c.nomcast else f"group {c.group}",
-            ", preempt" if c.preempt else "",
-        )
-    driver.start()
-    await stopping.wait()
-    driver.step(node.shutdown(now=driver.now()))
-    driver.stop()
-    loop.remove_reader(monitor.fileno())
-    if not await scripts.wait(SCRIPT_WAIT_AT_EXIT):
-        log.error("scripts still running after %.0f s were killed", SCRIPT_WAIT_AT_EXIT)
-    log.info("stopped")
-
-
-def log_status(node: Node) -> None:
-    for host in node.hosts.values():
-        peer = host.last_peer
-        seen = f", last master seen {peer.address}" if peer else ""
-        reason = host.reason.value if host.reason else "-"
-        log.info("%s on %s id %d (%s)%s", host.state.value, *host.key, reason, seen)
 
 
 def daemonize() -> None:

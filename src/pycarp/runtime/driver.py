@@ -10,8 +10,9 @@ import asyncio
 import logging
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from pycarp.core import packet
 from pycarp.core.actions import (
@@ -22,11 +23,18 @@ from pycarp.core.actions import (
     RunScript,
     SendAdvertisement,
     SendGratuitousArp,
+    State,
     StateChanged,
 )
 from pycarp.core.errors import DropReason
 from pycarp.core.node import Node
-from pycarp.platform.base import CarpReceiver, FrameSender, InterfaceInfo
+from pycarp.platform.base import (
+    AddressError,
+    AddressManager,
+    CarpReceiver,
+    FrameSender,
+    InterfaceInfo,
+)
 
 log = logging.getLogger("pycarp")
 DROP_LOG_INTERVAL = 10.0  # at most one log line per (reason, source) this often
@@ -62,23 +70,34 @@ class DropLog:
         log.warning("%sdropped packet from %s: %s%s", where, drop.source, drop.detail, more)
 
 
+class Jobs(Protocol):
+    """Per-host background work, run in order (see runtime.scripts.SerialJobs)."""
+
+    def submit(self, key: HostKey, job: Callable[[], Awaitable[None]]) -> None: ...
+
+    def run(self, key: HostKey, argv: Sequence[str]) -> None: ...
+
+
 class Driver:
     def __init__(
         self,
         node: Node,
         ports: dict[str, Port],
-        run_script: Callable[[HostKey, list[str]], None],
+        jobs: Jobs,
         *,
+        addresses: AddressManager | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.node = node
         self.ports = ports
-        self._run_script = run_script
+        self._jobs = jobs
+        self._addresses = addresses
         self._loop = asyncio.get_running_loop()
         self._clock = clock or self._loop.time
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
         self._drop_log = DropLog()
+        self.after_step: Callable[[], None] | None = None  # e.g. to notice that all stopped
 
     def now(self) -> float:
         return self._clock()
@@ -86,9 +105,9 @@ class Driver:
     # -- inputs ----------------------------------------------------------
 
     def start(self) -> None:
-        running = {name: port.info.running for name, port in self.ports.items()}
         for name, port in self.ports.items():
-            self._loop.add_reader(port.receiver.fileno(), self._on_readable, name)
+            self._watch(name, port)
+        running = self.running
         self.step(self.node.start(now=self.now(), link_up=lambda name: running[name]))
 
     def stop(self) -> None:
@@ -97,6 +116,34 @@ class Driver:
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self._armed_for = None
+
+    @property
+    def running(self) -> dict[str, bool]:
+        """The last known carrier state of each interface."""
+        return {name: port.info.running for name, port in self.ports.items()}
+
+    def add_port(self, name: str, port: Port) -> None:
+        self.ports[name] = port
+        self._watch(name, port)
+
+    def remove_port(self, name: str) -> Port:
+        port = self.ports.pop(name)
+        self._loop.remove_reader(port.receiver.fileno())
+        return port
+
+    def set_addresses(self, addresses: AddressManager) -> None:
+        self._addresses = addresses
+
+    def link_changed(self, name: str, running: bool) -> None:
+        port = self.ports.get(name)
+        if port is None or port.info.running == running:
+            return
+        port.info = replace(port.info, running=running)
+        log.info("%s: link %s", name, "running" if running else "not running")
+        self.step(self.node.link_changed(name, up=running, now=self.now()))
+
+    def _watch(self, name: str, port: Port) -> None:
+        self._loop.add_reader(port.receiver.fileno(), self._on_readable, name)
 
     def _on_readable(self, interface: str) -> None:
         try:
@@ -125,6 +172,8 @@ class Driver:
                 self._timer.cancel()
             self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
             self._armed_for = deadline
+        if self.after_step is not None:
+            self.after_step()
 
     # -- actions ---------------------------------------------------------
 
@@ -140,14 +189,34 @@ class Driver:
                 self._script(key, which)
             case StateChanged(key, old, new, reason):
                 log.warning("%s: %s -> %s: %s", key, old.value, new.value, reason.value)
+                self._plumb(key, add=new is State.MASTER, remove=old is State.MASTER)
             case Notice(key, message):
                 log.warning("%s: %s", key, message)
             case PacketDropped():
                 self._drop_log(action, self.now())
         return []
 
+    def _plumb(self, key: HostKey, *, add: bool, remove: bool) -> None:
+        config = self.node.host(key).config
+        manager = self._addresses
+        if manager is None or not config.plumbs or not (add or remove):
+            return
+        networks = config.networks
+        verb = "add" if add else "remove"
+
+        async def job() -> None:
+            try:
+                await (manager.add if add else manager.remove)(key.interface, networks)
+            except (AddressError, OSError) as exc:
+                log.error("%s: could not %s the virtual addresses: %s", key, verb, exc)
+            else:
+                shown = ", ".join(f"{a}/{p}" for a, p in networks)
+                log.info("%s: %s %s", key, "added" if add else "removed", shown)
+
+        self._jobs.submit(key, job)
+
     def _send_advert(self, key: HostKey, advert: packet.Advertisement) -> list[Action]:
-        config = self.node.hosts[key].config
+        config = self.node.host(key).config
         port = self.ports[key.interface]
         datagram = packet.encode_ipv4(
             config.srcip, config.group, advert.encode(), ident=random.getrandbits(16)
@@ -168,7 +237,7 @@ class Driver:
         return True
 
     def _script(self, key: HostKey, which: str) -> None:
-        config = self.node.hosts[key].config
+        config = self.node.host(key).config
         script = config.upscript if which == "up" else config.downscript
         if not script:
             return
@@ -176,4 +245,4 @@ class Driver:
             argv = [script, key.interface, str(address)]
             if config.xparam is not None:
                 argv.append(config.xparam)
-            self._run_script(key, argv)
+            self._jobs.run(key, argv)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from pycarp.platform.base import InterfaceInfo
+from pycarp.platform.linux.addresses import NetlinkAddressManager
 from pycarp.platform.linux.iface import interface_info
 from pycarp.platform.linux.linkmon import NetlinkLinkMonitor
 from pycarp.platform.linux.rawsock import PacketFrameSender, RawCarpReceiver
 
 __all__ = [
     "LinuxPlatform",
+    "NetlinkAddressManager",
     "NetlinkLinkMonitor",
     "PacketFrameSender",
     "RawCarpReceiver",
@@ -34,3 +36,6 @@ class LinuxPlatform:
 
     def open_link_monitor(self) -> NetlinkLinkMonitor:
         return NetlinkLinkMonitor()
+
+    def open_address_manager(self) -> NetlinkAddressManager:
+        return NetlinkAddressManager()
