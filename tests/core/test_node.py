@@ -193,7 +193,7 @@ def test_next_deadline_is_the_earliest() -> None:
     assert node.next_deadline() == pytest.approx(3 + 50 / 256)
     node.on_timer(now=3 + 50 / 256)
     assert node.next_deadline() == 4.0
-    node.shutdown(now=5.0)
+    node.shutdown(now=5.0, graceful=False)
     assert node.next_deadline() is None
 
 

@@ -790,15 +790,26 @@ def test_leaving_master_repeats_the_signal_and_gives_up_after_master_down() -> N
     assert resent >= 2  # one per advertisement interval while waiting
 
 
-def test_leaving_master_that_never_heard_a_peer_stops_at_once() -> None:
+def test_leaving_master_that_never_heard_a_peer_still_waits_for_one() -> None:
+    """Backups are silent: never having heard one does not mean there is none."""
     vh = host(shutdown=True)
     at = master(vh)
     actions = vh.shutdown(now=at + 0.2)
     assert isinstance(actions[1], SendAdvertisement) and actions[1].advert.advbase == 255
-    assert actions[-2:] == [
-        StateChanged(vh.key, State.MASTER, State.INIT, Reason.SHUTDOWN),
-        RunScript(vh.key, "down"),
-    ]
+    assert vh.state is State.MASTER and vh.leaving
+    assert vh.receive(advert_from(vh), source=PEER, now=at + 0.9)[0] == StateChanged(
+        vh.key, State.MASTER, State.INIT, Reason.SHUTDOWN
+    )
+
+
+def test_leaving_master_sends_no_delayed_arp() -> None:
+    """A stale ARP from the leaving master could pull clients away from the new one."""
+    vh = host()
+    at = master(vh)  # the delayed ARP is due two advertisements after the takeover
+    actions = vh.shutdown(now=at + 0.1)
+    while (deadline := vh.next_deadline()) is not None:
+        actions += vh.on_timer(now=deadline)
+    assert not any(isinstance(a, SendGratuitousArp) for a in actions)
 
 
 def test_lan_graceful_stop_hands_over_at_once() -> None:

@@ -88,7 +88,7 @@ def _master_after_link_flap(vh: VirtualHost) -> float:
 
 def _stopped(vh: VirtualHost) -> float:
     now = _master(vh)
-    vh.shutdown(now=now)
+    vh.shutdown(now=now, graceful=False)
     return now + 1
 
 
@@ -232,7 +232,7 @@ OUTCOMES = {
     ("master", "advert-slow-base"): State.MASTER,
     ("master", "link-down"): State.BACKUP,
     ("master", "force-backup"): State.BACKUP,
-    ("master", "shutdown"): State.INIT,
+    ("master", "shutdown"): State.MASTER,  # handing over: it keeps the addresses for now
     ("master-suppressed", "advert-worse"): State.BACKUP,  # 200 < 240
     ("master-suppressed", "advert-equal-lower-ip"): State.BACKUP,
     ("master-suppressed", "advert-equal-higher-ip"): State.BACKUP,

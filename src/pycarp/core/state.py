@@ -188,9 +188,11 @@ class VirtualHost:
 
         Leaving, it advertises 255/255 (the signal BSD CARP sends and ucarp
         backups take over on at once) and keeps its addresses until it hears
-        the new master, or one master-down interval has passed, or at once if
-        it has never heard a peer. Then it stops: with `shutdown` configured a
-        host that was not BACKUP runs its down script.
+        the new master, or one master-down interval has passed. Backups are
+        silent, so not having heard one says nothing about whether one is
+        there: a lone master, too, waits out the interval rather than risk an
+        outage. Then it stops: with `shutdown` configured a host that was not
+        BACKUP runs its down script.
         """
         if self.state is State.INIT:
             return []
@@ -205,10 +207,7 @@ class VirtualHost:
                 "leaving: advertising 255/255, keeping the addresses until a new master advertises",
             )
         ]
-        actions += self._advertise(now=now)
-        if self.last_peer is None:
-            return actions + self._stop(now=now)  # nobody to hand over to
-        return actions
+        return actions + self._advertise(now=now)
 
     @property
     def leaving(self) -> bool:
@@ -281,7 +280,8 @@ class VirtualHost:
         if self._delayed_arp > 0:
             self._delayed_arp -= 1
         if self._delayed_arp == 0:
-            if self.state is State.MASTER:
+            # Not while leaving: a stale ARP could pull clients back from the new master.
+            if self.state is State.MASTER and self._leave_by is None:
                 actions.append(self._arp())
             self._delayed_arp = -1
         self._deadline = now + self.advert_interval.total

@@ -128,6 +128,11 @@ class Daemon:
 
     async def serve(self) -> int:
         loop = asyncio.get_running_loop()
+        if any(c.plumbs for c in self.settings.vhosts):
+            self.addresses = self.platform.open_address_manager()
+        # Before the control socket opens: status and stepdown use the driver.
+        self.driver = Driver(self.node, self.ports, self.jobs, addresses=self.addresses)
+        self.driver.after_step = self._check_stopped
         control = None
         if self.settings.control_socket:
             control = ControlServer(self.settings.control_socket, self)
@@ -143,11 +148,8 @@ class Daemon:
                 await control.close()
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> int:
-        if any(c.plumbs for c in self.settings.vhosts):
-            self.addresses = self.platform.open_address_manager()
+        if self.addresses is not None:
             await self._remove_stale(self.settings.vhosts)
-        self.driver = Driver(self.node, self.ports, self.jobs, addresses=self.addresses)
-        self.driver.after_step = self._check_stopped
         loop.add_reader(self.monitor.fileno(), self._on_link)
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, self._on_stop_signal, signum)
