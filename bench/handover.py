@@ -21,11 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pycarp.demo import longest_silence_ms, probe_results
+from pycarp.demo import longest_silence_ms, probe_results, wait_until
 from pycarp.lab import Host, Lab
 
 VIP = "198.51.100.200"
@@ -64,22 +63,13 @@ def _has_vip(host: Host) -> bool:
     return any(a.startswith(VIP + "/") for a in host.addresses())
 
 
-def _wait(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def trial(lab: Lab, backup_impl: str, mode: str, workdir: Path) -> dict[str, Any]:
     a, b, client = lab.hosts["a"], lab.hosts["b"], lab.hosts["client"]
     master = _daemon(a, "pycarp", workdir, advskew=0)
     backup = None
     prober = None
     try:
-        if not _wait(lambda: _has_vip(a), 10):
+        if not wait_until(lambda: _has_vip(a), 10):
             raise RuntimeError("the pycarp master did not come up")
         backup = _daemon(b, backup_impl, workdir, advskew=100)
         time.sleep(2.5)  # the backup hears the master and settles
@@ -96,7 +86,7 @@ def trial(lab: Lab, backup_impl: str, mode: str, workdir: Path) -> dict[str, Any
         else:
             master.kill()
             a.link_down()
-        if not _wait(lambda: _has_vip(b), 10):
+        if not wait_until(lambda: _has_vip(b), 10):
             raise RuntimeError(f"the {backup_impl} backup did not take over")
         time.sleep(1.5)
         prober.send_signal(signal.SIGINT)

@@ -137,7 +137,7 @@ class Node:
         self.host.link_down()
 
 
-def _wait(condition: Callable[[], bool], timeout: float) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -183,12 +183,12 @@ def failover(say: Callable[[str], None], first: Node, second: Node, client: Host
     t0 = time.monotonic()
     first.start()
     say(f"started pycarp on {first.name}")
-    if not _wait(first.is_master, ELECTION_TIMEOUT):
+    if not wait_until(first.is_master, ELECTION_TIMEOUT):
         raise DemoError(f"{first.name} did not become MASTER within {ELECTION_TIMEOUT:.0f} s")
     say(f"{first.name} is MASTER after {time.monotonic() - t0:.2f} s (alone on the segment)")
     second.start()
     say(f"started pycarp on {second.name}")
-    if not _wait(lambda: bool(second.calls()), ELECTION_TIMEOUT):
+    if not wait_until(lambda: bool(second.calls()), ELECTION_TIMEOUT):
         raise DemoError(f"{second.name} never ran its down script (entering BACKUP)")
     time.sleep(1.5)  # long enough to hear an advertisement
     if second.is_master() or not first.is_master():
@@ -202,7 +202,7 @@ def failover(say: Callable[[str], None], first: Node, second: Node, client: Host
         say(f"{first.name} dies: pycarp SIGKILLed, its link down")
         crashed_at = time.time()
         first.crash()
-        if not _wait(second.is_master, TAKEOVER_TIMEOUT):
+        if not wait_until(second.is_master, TAKEOVER_TIMEOUT):
             raise DemoError(f"{second.name} did not take over within {TAKEOVER_TIMEOUT:.0f} s")
         took = (second.calls()[-1][0] - crashed_at) * 1000.0
         say(f"{second.name} is MASTER {took:.0f} ms after the crash (its up script ran)")
