@@ -138,3 +138,35 @@ def test_daemonize_detaches_and_keeps_working(lab: Lab, tmp_path: Path) -> None:
         time.sleep(0.05)
     # Lab.close() ends the detached daemon: it is a process in the lab's namespace.
     assert record.read_text().split() == ["eth0", VIP]
+
+
+def test_systemd_notifications(lab: Lab, tmp_path: Path) -> None:
+    """READY=1 once running, STATUS on transitions, STOPPING=1, WATCHDOG=1 keepalives."""
+    import socket
+
+    host = lab.add_host("a", "198.51.100.71")
+    notify = tmp_path / "notify"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(notify))
+    listener.settimeout(8)
+    try:
+        env = dict(os.environ, NOTIFY_SOCKET=str(notify), WATCHDOG_USEC="1000000")
+        proc = host.spawn(
+            sys.executable, "-m", "pycarp", "-i", "eth0", "-s", host.ip, "-v", str(VHID),
+            "-p", PASSWORD, "-a", VIP, "--facility=none",
+            f"--control-socket={tmp_path / 'control.sock'}", env=env,
+        )  # fmt: skip
+        got: list[str] = []
+        deadline = time.monotonic() + 10
+        while not any("MASTER" in m for m in got) and time.monotonic() < deadline:
+            got.append(listener.recv(4096).decode())
+        assert got[0].startswith("READY=1\nSTATUS=eth0/vhid 70 BACKUP"), got
+        assert "STATUS=eth0/vhid 70 MASTER" in got, got
+        assert "WATCHDOG=1" in got, got
+        proc.terminate()
+        while not any(m.startswith("STOPPING=1") for m in got) and time.monotonic() < deadline:
+            got.append(listener.recv(4096).decode())
+        assert any(m.startswith("STOPPING=1") for m in got), got
+        assert proc.wait(timeout=8) == 0
+    finally:
+        listener.close()

@@ -31,6 +31,7 @@ from pycarp.runtime.control import ControlServer
 from pycarp.runtime.driver import Driver, Port
 from pycarp.runtime.logsetup import setup_logging
 from pycarp.runtime.scripts import SerialJobs
+from pycarp.runtime.sdnotify import Notifier
 from pycarp.settings import DaemonSettings
 
 log = logging.getLogger("pycarp")
@@ -122,6 +123,7 @@ class Daemon:
         self.loader = loader
         self.jobs = SerialJobs()
         self.addresses: AddressManager | None = None
+        self.notifier = Notifier()
         self._signals = 0
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -132,7 +134,7 @@ class Daemon:
             self.addresses = self.platform.open_address_manager()
         # Before the control socket opens: status and stepdown use the driver.
         self.driver = Driver(self.node, self.ports, self.jobs, addresses=self.addresses)
-        self.driver.after_step = self._check_stopped
+        self.driver.after_step = self._after_step
         control = None
         if self.settings.control_socket:
             control = ControlServer(self.settings.control_socket, self)
@@ -158,7 +160,9 @@ class Daemon:
         for host in self.node.hosts.values():
             _log_host(host.config)
         self.driver.start()
+        self.notifier.ready(self.summary())
         await self._stopping.wait()
+        self.notifier.stopping()
         await self._hand_over()
         self.driver.stop()
         loop.remove_reader(self.monitor.fileno())
@@ -167,6 +171,7 @@ class Daemon:
             log.error("jobs still running after %.0f s were killed", JOB_WAIT_AT_EXIT)
         if self.addresses is not None:
             await self.addresses.close()
+        self.notifier.close()
         log.info("stopped")
         return 0
 
@@ -192,9 +197,16 @@ class Daemon:
             log.error("hand-over did not finish in time: stopping now")
             self.driver.step(self.node.shutdown(now=self.driver.now(), graceful=False))
 
-    def _check_stopped(self) -> None:
-        if self._stopping.is_set() and self.node.stopped:
-            self._stopped.set()
+    def _after_step(self) -> None:
+        if self._stopping.is_set():
+            if self.node.stopped:
+                self._stopped.set()
+        elif self.notifier.enabled:
+            self.notifier.status(self.summary())
+
+    def summary(self) -> str:
+        """One line for systemctl status: each virtual host's state."""
+        return ", ".join(f"{k} {h.state.value}" for k, h in self.node.hosts.items())
 
     # -- addresses -------------------------------------------------------
 
