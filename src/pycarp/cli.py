@@ -346,6 +346,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "status": _lazy("pycarp.control_client", "status_main"),
     "stepdown": _lazy("pycarp.control_client", "stepdown_main"),
     "reload": _lazy("pycarp.control_client", "reload_main"),
+    "render": _lazy("pycarp.render"),
+    "check": _lazy("pycarp.check"),
 }
 
 

@@ -19,6 +19,10 @@ def select_platform(name: str | None = None) -> Platform:
         from pycarp.platform.linux import LinuxPlatform
 
         return LinuxPlatform()
+    if name.startswith("sunos"):  # illumos (and Solaris) report "sunos5"
+        from pycarp.platform.illumos import IllumosPlatform
+
+        return IllumosPlatform()
     raise UnsupportedPlatformError(
-        f"pycarp has no platform adapter for {name!r} (supported: linux; illumos is planned)"
+        f"pycarp has no platform adapter for {name!r} (supported: linux, illumos)"
     )

@@ -92,15 +92,24 @@ def _first_per_interface(configs: Iterable[VirtualHostConfig]) -> list[VirtualHo
 
 def open_port(platform: Platform, config: VirtualHostConfig) -> Port:
     info = platform.interface_info(config.interface)
-    receiver = platform.open_receiver(info, config.group, config.srcip)
+    try:
+        receiver = platform.open_receiver(info, config.group, config.srcip)
+    except PermissionError as exc:
+        raise _needs_privileges(f"the CARP receive socket on {info.name}", exc) from exc
     try:
         sender = platform.open_sender(info)
-    except OSError:
+    except OSError as exc:
         receiver.close()
+        if isinstance(exc, PermissionError):
+            raise _needs_privileges(f"the packet socket on {info.name}", exc) from exc
         raise
     state = "running" if info.running else "no carrier"
     log.info("%s: index %d, MAC %s, %s", info.name, info.index, info.mac.hex(":"), state)
     return Port(info, receiver, sender)
+
+
+def _needs_privileges(what: str, exc: OSError) -> CarpError:
+    return CarpError(f"cannot open {what}: {exc.strerror} (pycarp needs CAP_NET_RAW, or root)")
 
 
 class Daemon:

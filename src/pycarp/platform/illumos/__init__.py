@@ -1,11 +1,15 @@
-"""The illumos adapters; so far only virtual addresses (ifconfig logical interfaces).
+"""The illumos adapters: ifconfig facts, raw IPv4 sockets, PF_ROUTE link events, ifconfig addresses.
 
-Nothing here needs illumos to import, so the command logic is tested on any OS
-with a recorded runner.
+Nothing here needs illumos to import: every OS interaction goes through an
+injectable runner or socket factory, so the logic is tested on any OS.
 """
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
+
+from pycarp.platform.base import InterfaceInfo
+from pycarp.platform.illumos.iface import SyncRunner, interface_info, parse_status, run_sync
 from pycarp.platform.illumos.ifconfig import (
     IfconfigAddressManager,
     LogicalInterface,
@@ -13,11 +17,60 @@ from pycarp.platform.illumos.ifconfig import (
     parse_ifconfig,
     run_command,
 )
+from pycarp.platform.illumos.linkmon import RouteLinkMonitor, parse_ifinfo
+from pycarp.platform.illumos.sockets import (
+    IpFrameSender,
+    RawCarpReceiver,
+    SocketFactory,
+    new_socket,
+)
 
 __all__ = [
     "IfconfigAddressManager",
+    "IllumosPlatform",
+    "IpFrameSender",
     "LogicalInterface",
+    "RawCarpReceiver",
+    "RouteLinkMonitor",
     "Runner",
+    "SocketFactory",
+    "SyncRunner",
+    "interface_info",
     "parse_ifconfig",
+    "parse_ifinfo",
+    "parse_status",
     "run_command",
+    "run_sync",
 ]
+
+
+class IllumosPlatform:
+    """Implements pycarp.platform.base.Platform; the seams default to the real OS."""
+
+    def __init__(
+        self,
+        *,
+        runner: SyncRunner = run_sync,
+        async_runner: Runner = run_command,
+        factory: SocketFactory = new_socket,
+    ) -> None:
+        self._runner = runner
+        self._async_runner = async_runner
+        self._factory = factory
+
+    def interface_info(self, name: str) -> InterfaceInfo:
+        return interface_info(name, runner=self._runner)
+
+    def open_receiver(
+        self, info: InterfaceInfo, group: IPv4Address, srcip: IPv4Address
+    ) -> RawCarpReceiver:
+        return RawCarpReceiver(info, group, srcip, factory=self._factory)
+
+    def open_sender(self, info: InterfaceInfo) -> IpFrameSender:
+        return IpFrameSender(info, factory=self._factory)
+
+    def open_link_monitor(self) -> RouteLinkMonitor:
+        return RouteLinkMonitor(factory=self._factory)
+
+    def open_address_manager(self) -> IfconfigAddressManager:
+        return IfconfigAddressManager(runner=self._async_runner)

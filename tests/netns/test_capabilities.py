@@ -1,0 +1,198 @@
+"""pycarp as an unprivileged user holding only CAP_NET_RAW and CAP_NET_ADMIN.
+
+The daemon needs raw sockets (NET_RAW) and address changes (NET_ADMIN), and
+nothing else: no root, no scripts, built-in plumbing, a control socket in a
+directory the user owns. Without NET_RAW it must refuse to start with one
+clear line, not a traceback.
+
+The interpreter must be reachable by `nobody`. When the venv's python sits
+under a directory nobody cannot enter (pyenv under /root here), the test runs
+the system python3 of the same minor version with the venv's packages and the
+source tree on PYTHONPATH, which exercises the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import pycarp
+from pycarp.lab import Host, Lab
+from tests.netns.peers import start_peer
+
+pytestmark = pytest.mark.netns
+
+VIP = "198.51.100.80"
+VHID = 80
+PASSWORD = "capable"
+USER, GROUP = "nobody", "nogroup"
+WAIT = 8.0  # seconds: several master-down intervals at advbase 1
+SRC_DIR = str(Path(pycarp.__file__).resolve().parents[1])
+
+
+def _setpriv(caps: str) -> list[str]:
+    """setpriv argv: become USER with exactly `caps` (e.g. "+net_raw,+net_admin")."""
+    sets = f"-all,{caps}" if caps else "-all"
+    return [
+        shutil.which("setpriv") or "/usr/bin/setpriv",
+        f"--reuid={USER}",
+        f"--regid={GROUP}",
+        "--clear-groups",
+        f"--inh-caps={sets}",
+        f"--ambient-caps={sets}",
+        f"--bounding-set={sets}",
+    ]
+
+
+def _nobody_can_run(python: str) -> bool:
+    probe = subprocess.run(
+        [*_setpriv(""), python, "-c", "import pycarp, pyroute2"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+        cwd="/",
+    )
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="module")
+def python_env() -> tuple[str, dict[str, str]]:
+    """(interpreter, environment) with which USER can run pycarp."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
+    if _nobody_can_run(sys.executable):
+        return sys.executable, env
+    system = f"/usr/bin/python3.{sys.version_info.minor}"
+    env["PYTHONPATH"] = f"{SRC_DIR}:{sysconfig.get_paths()['purelib']}"
+    probe = subprocess.run(
+        [*_setpriv(""), system, "-c", "import pycarp, pyroute2"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=env,
+        cwd="/",
+    )
+    if probe.returncode != 0:
+        pytest.fail(
+            f"{USER} can run neither {sys.executable} nor {system} with pycarp: "
+            f"{probe.stderr.strip()}",
+            pytrace=False,
+        )
+    return system, env
+
+
+@pytest.fixture
+def rundir() -> Iterator[Path]:
+    """A directory USER owns (pytest's tmp_path is root-only), removed afterwards."""
+    top = Path(tempfile.mkdtemp(prefix="pycarp-caps-"))
+    try:
+        top.chmod(0o755)
+        entry = pwd.getpwnam(USER)
+        os.chown(top, entry.pw_uid, entry.pw_gid)
+        yield top
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _spawn_unprivileged(
+    host: Host, caps: str, python_env: tuple[str, dict[str, str]], rundir: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    python, env = python_env
+    argv = [
+        *_setpriv(caps),
+        python,
+        "-m",
+        "pycarp",
+        *("-i", host.ifname, "-s", host.ip, "-v", str(VHID), "-p", PASSWORD, "-a", VIP),
+        f"--control-socket={rundir / 'control.sock'}",
+        "--facility=none",
+    ]
+    with log.open("wb") as out:
+        return host.spawn(*argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+def test_master_with_only_net_raw_and_net_admin(
+    lab: Lab, python_env: tuple[str, dict[str, str]], rundir: Path
+) -> None:
+    a = lab.add_host("a", "198.51.100.81")
+    b = lab.add_host("b", "198.51.100.82")
+    client = lab.add_host("c", "198.51.100.83")
+    log = rundir / "a.log"
+    proc = _spawn_unprivileged(a, "+net_raw,+net_admin", python_env, rundir, log)
+
+    def describe() -> str:
+        return f"exit={proc.poll()} log:\n{log.read_text(errors='replace')}"
+
+    assert _wait_for(lambda: "-> MASTER" in log.read_text(), WAIT), describe()
+    # Built-in plumbing: the VIP is on a's eth0, put there by the unprivileged daemon.
+    assert _wait_for(lambda: f"{VIP}/32" in a.addresses(), 3), (a.addresses(), describe())
+    # Really the unprivileged user with just the two capabilities.
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    assert fields["Uid"].split()[0] == str(pwd.getpwnam(USER).pw_uid)
+    cap_net_admin, cap_net_raw = 12, 13
+    assert int(fields["CapEff"], 16) == (1 << cap_net_admin) | (1 << cap_net_raw)
+
+    # Its advertisements keep a root pycarp with a higher skew BACKUP.
+    peer = start_peer(
+        b, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP, advskew=50, workdir=rundir / "b"
+    )
+    try:
+        assert peer.wait_backup(4), peer.describe()
+        time.sleep(4)  # past b's master-down interval
+        assert not peer.is_master(), peer.describe()
+        assert proc.poll() is None, describe()
+        assert client.ping(VIP, count=3), describe()
+
+        # The control socket the unprivileged daemon made answers root, and its own user.
+        sock = f"--control-socket={rundir / 'control.sock'}"
+        python, env = python_env
+        as_root = [sys.executable, "-m", "pycarp", "status", "--json", sock]
+        as_user = [*_setpriv(""), python, "-m", "pycarp", "status", "--json", sock]
+        for argv, run_env in ((as_root, None), (as_user, env)):
+            done = subprocess.run(
+                argv, capture_output=True, text=True, timeout=10, env=run_env, check=False, cwd="/"
+            )
+            assert done.returncode == 0, (argv, done.stdout, done.stderr, describe())
+            text = json.dumps(json.loads(done.stdout))
+            assert "MASTER" in text, text
+    finally:
+        peer.close()
+
+
+def test_without_net_raw_it_fails_with_one_clear_line(
+    lab: Lab, python_env: tuple[str, dict[str, str]], rundir: Path
+) -> None:
+    a = lab.add_host("a", "198.51.100.81")
+    log = rundir / "a.log"
+    proc = _spawn_unprivileged(a, "+net_admin", python_env, rundir, log)
+    try:
+        code = proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running without CAP_NET_RAW:\n{log.read_text()}", pytrace=False)
+    said = log.read_text(errors="replace").strip()
+    assert code != 0, said
+    assert "Traceback" not in said, said
+    assert len(said.splitlines()) == 1, said
+    # The kernel's EPERM from socket(SOCK_RAW) is what reaches the user.
+    assert "cannot start" in said and "needs CAP_NET_RAW" in said, said
