@@ -136,7 +136,7 @@ def test_systemd_unit_directives(capsys: pytest.CaptureFixture[str]) -> None:
     assert parsed.sections() == ["Unit", "Service", "Install"]
     assert dict(parsed["Unit"]) == {
         "Description": "pycarp CARP virtual IP daemon",
-        "Documentation": "https://github.com/jedisct1/UCarp",
+        "Documentation": "man:ucarp(8)",
         "Wants": "network-online.target",
         "After": "network-online.target",
     }

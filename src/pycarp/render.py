@@ -202,7 +202,7 @@ def render_systemd(*, config: str, program: str, user: str = DEFAULT_SYSTEMD_USE
         "# Install: /etc/systemd/system/pycarp.service, then systemctl daemon-reload.",
         "[Unit]",
         "Description=pycarp CARP virtual IP daemon",
-        "Documentation=https://github.com/jedisct1/UCarp",
+        "Documentation=man:ucarp(8)",
         "Wants=network-online.target",
         "After=network-online.target",
         "",
