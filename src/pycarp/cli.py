@@ -348,6 +348,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "reload": _lazy("pycarp.control_client", "reload_main"),
     "render": _lazy("pycarp.render"),
     "check": _lazy("pycarp.check"),
+    "lab": _lazy("pycarp.lab.command"),
 }
 
 

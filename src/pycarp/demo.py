@@ -1,55 +1,88 @@
-"""`pycarp demo`: a failover you can watch, in throwaway network namespaces.
+"""`pycarp demo [--plot FILE.png]`: the reference scenario, end to end.
 
-Two pycarp nodes share 198.51.100.200 (vhid 101, password changeme, as in the
-reference scenario) on a private bridge, with a client on the same bridge.
-The client pings the VIP every 20 ms; the master host then dies (daemon
-SIGKILLed and its link down) and the demo reports how long the backup took
-to take over and how long the client got no answer. Everything lives in
-namespaces named pycarp-*, removed at the end whatever happens (failure,
+Two zones from the reference vmadm manifests (zoneA, zoneB: 198.51.100.201
+and .202) share 198.51.100.200 (vhid 101, password changeme, -z, as in
+ucarp.cfg) with pycarp's built-in plumbing, on a private bridge in network
+namespaces named pycarp-*. A client probes the VIP every 20 ms and notes which
+zone answered (the source MAC of each echo reply). The demo crashes the master
+(the client waits about 3 s), brings it back (it stays BACKUP), then stops the
+new master gracefully (SIGTERM: the backup takes over at once) and reports
+both outages. Everything is removed at the end whatever happens (failure,
 Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import itertools
+import json
 import os
 import re
+import secrets
+import select
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from pycarp.lab import Host, Lab, LabError
+import pycarp
+from pycarp.control_client import ControlError, request
+from pycarp.lab.manifest import ManifestError
+from pycarp.lab.netns import LabError
+from pycarp.lab.timeline import Outage, Timeline, plot
+from pycarp.lab.zones import Client as LabClient
+from pycarp.lab.zones import Zone as LabZone
+from pycarp.lab.zones import ZoneLab
 
 VIP = "198.51.100.200"
 VHID = 101
 PASSWORD = "changeme"
-NODES = (("zoneA", "198.51.100.201"), ("zoneB", "198.51.100.202"))
 CLIENT_IP = "198.51.100.10"
 
 PROBE_INTERVAL = 0.02  # seconds between the client's echo requests
-PROBE_MAX = 1500  # 30 s of probes at most, whatever happens
+PROBE_TIMEOUT = 1.0  # an echo request unanswered after this is lost
+PROBE_MAX = 3000  # 60 s of probes at most, whatever happens
+SAMPLE_INTERVAL = 0.05  # seconds between two status samples of each zone
 ELECTION_TIMEOUT = 10.0  # a lone node needs about 3 s (3 x advbase)
 TAKEOVER_TIMEOUT = 10.0
-OUTAGE_LIMIT_MS = 6000.0  # about 3 s is expected; twice that is a failure
+OUTAGE_LIMIT_MS = 6000.0  # about 3 s is expected after a crash; twice that fails
+GRACEFUL_LIMIT_MS = 1000.0  # a hand-over costs the client a probe or two
 
-# The VIP is plumbed before the call is logged, so a logged "up" means the
-# address is in place.
-_SCRIPT = """#!/bin/sh
-{ip} addr {verb} "$2/32" dev "$1" 2>/dev/null
-echo "$(date +%s.%N) {name} $*" >> "{log}"
-exit 0
-"""
+# The reference manifests, used when the repository's shared/scenario is not
+# next to this checkout (an installed pycarp); same network content.
+EMBEDDED_MANIFESTS: dict[str, dict[str, object]] = {
+    alias: {
+        "alias": alias,
+        "hostname": alias,
+        "brand": "joyent",
+        "nics": [
+            {
+                "nic_tag": "admin",
+                "ip": ip,
+                "netmask": "255.255.255.0",
+                "gateway": "198.51.100.1",
+                "primary": True,
+                "allow_ip_spoofing": True,
+                "allow_mac_spoofing": True,
+            }
+        ],
+    }
+    for alias, ip in (("zoneA", "198.51.100.201"), ("zoneB", "198.51.100.202"))
+}
 
-# ping -D prints "[<unix time>] 64 bytes from <ip>: icmp_seq=<n> ..." per reply.
+# ping -D prints "[<unix time>] 64 bytes from <ip>: icmp_seq=<n> ..." per reply
+# (kept for bench/handover.py, which parses ping output with these helpers).
 _REPLY = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from [\d.]+: icmp_seq=(\d+)")
 _SENT = re.compile(r"(\d+) packets transmitted")
 
@@ -74,69 +107,6 @@ class Progress:
         print(f"[{time.monotonic() - self.start:6.2f}s] {message}", flush=True)
 
 
-@dataclass
-class Node:
-    """One pycarp host of the demo and what its scripts recorded."""
-
-    name: str
-    host: Host
-    workdir: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def events(self) -> Path:
-        return self.workdir / f"{self.name}.events"
-
-    @property
-    def logfile(self) -> Path:
-        return self.workdir / f"{self.name}.log"
-
-    def calls(self) -> list[tuple[float, str]]:
-        """(wall-clock time, "up" or "down") per script call so far."""
-        try:
-            lines = self.events.read_text().splitlines()
-        except FileNotFoundError:
-            return []
-        return [(float(f[0]), f[1]) for f in (line.split() for line in lines) if len(f) >= 2]
-
-    def is_master(self) -> bool:
-        calls = self.calls()
-        return bool(calls) and calls[-1][1] == "up"
-
-    def log(self) -> str:
-        try:
-            return self.logfile.read_text(errors="replace").rstrip()
-        except FileNotFoundError:
-            return ""
-
-    def start(self) -> None:
-        ip = shutil.which("ip") or "/usr/sbin/ip"
-        scripts = {}
-        for name, verb in (("up", "add"), ("down", "del")):
-            path = self.workdir / f"{self.name}-{name}.sh"
-            path.write_text(_SCRIPT.format(ip=ip, verb=verb, name=name, log=self.events))
-            path.chmod(0o755)
-            scripts[name] = path
-        argv = [
-            sys.executable, "-m", "pycarp",
-            f"--interface={self.host.ifname}", f"--srcip={self.host.ip}",
-            f"--vhid={VHID}", f"--pass={PASSWORD}", f"--addr={VIP}", "--advbase=1",
-            f"--upscript={scripts['up']}", f"--downscript={scripts['down']}",
-            "--facility=none",  # log to stderr, captured in the node's log file
-            f"--control-socket={self.workdir / (self.name + '.sock')}",
-        ]  # fmt: skip
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        with open(self.logfile, "ab") as out:
-            self.proc = self.host.spawn(*argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-    def crash(self) -> None:
-        """A dying host: the daemon gets no chance to clean up, the host goes silent."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        self.host.link_down()
-
-
 def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -147,7 +117,7 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 def probe_results(ping_output: str) -> tuple[int, list[float]]:
-    """(echo requests sent, wall-clock time of each reply)."""
+    """(echo requests sent, wall-clock time of each reply) from `ping -D` output."""
     stamps = [float(m[1]) for m in map(_REPLY.match, ping_output.splitlines()) if m]
     sent_match = _SENT.search(ping_output)
     return (int(sent_match[1]) if sent_match else len(stamps)), stamps
@@ -158,89 +128,360 @@ def longest_silence_ms(stamps: list[float]) -> float:
     return max((b - a for a, b in itertools.pairwise(stamps)), default=float("inf")) * 1000.0
 
 
-@contextmanager
-def _pinging(client: Host, logfile: Path) -> Iterator[None]:
-    """The client pings the VIP every PROBE_INTERVAL (bounded by PROBE_MAX)."""
-    ping = shutil.which("ping") or "/usr/bin/ping"
-    with open(logfile, "wb") as out:
-        prober = client.spawn(
-            ping, "-n", "-D", "-O", "-W", "1", "-i", f"{PROBE_INTERVAL:g}",
-            "-c", str(PROBE_MAX), VIP, stdout=out, stderr=subprocess.STDOUT,
+# --- the scenario ------------------------------------------------------------------
+
+
+def scenario_dir() -> Path:
+    """shared/scenario next to this checkout (src/pycarp/demo.py -> repo/..)."""
+    return Path(pycarp.__file__).resolve().parents[2].parent / "shared" / "scenario"
+
+
+# --- the client's prober (runs inside the client's namespace) -----------------------
+
+_ETH_P_IP = 0x0800
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    total += total >> 16
+    return ~total & 0xFFFF
+
+
+def prober_main(argv: Sequence[str]) -> int:
+    """`<ifname> <vip> <interval> <count>`: echo requests to vip; one line per
+    probe once settled, "<seq> <monotonic send time> <source MAC of the reply
+    or ->". The reply's Ethernet source says which zone answered, exactly,
+    which no ARP table sampling can."""
+    ifname, vip, interval, count = argv[0], argv[1], float(argv[2]), int(argv[3])
+    ident = os.getpid() & 0xFFFF
+    target = socket.inet_aton(vip)
+    send = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    send.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # replies are read below
+    recv = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_IP))
+    recv.bind((ifname, _ETH_P_IP))
+    pending: dict[int, float] = {}  # seq -> send time
+    next_send = time.monotonic()
+    seq = 0
+    out = sys.stdout
+    while seq < count or pending:
+        now = time.monotonic()
+        if seq < count and now >= next_send:
+            header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
+            payload = struct.pack("!d", now)
+            packet = struct.pack("!BBHHH", 8, 0, _checksum(header + payload), ident, seq)
+            pending[seq] = now
+            with contextlib.suppress(OSError):  # no route yet: it counts as lost
+                send.sendto(packet + payload, (vip, 0))
+            seq += 1
+            next_send += interval
+        for lost in [s for s, t in pending.items() if now - t > PROBE_TIMEOUT]:
+            out.write(f"{lost} {pending.pop(lost):.6f} -\n")
+        wait = max(0.0, min(next_send - time.monotonic(), 0.05)) if seq < count else 0.05
+        readable, _, _ = select.select([recv], [], [], wait)
+        if readable:
+            frame = recv.recv(2048)
+            ihl = (frame[14] & 0x0F) * 4 if len(frame) > 14 else 0
+            icmp = frame[14 + ihl : 14 + ihl + 8]
+            if len(icmp) == 8 and frame[23] == 1 and frame[26:30] == target:
+                kind, _, _, rid, rseq = struct.unpack("!BBHHH", icmp)
+                if kind == 0 and rid == ident and rseq in pending:
+                    mac = frame[6:12].hex(":")
+                    out.write(f"{rseq} {pending.pop(rseq):.6f} {mac}\n")
+        out.flush()
+    return 0
+
+
+@dataclass
+class Prober:
+    """The client's prober, its output into the timeline as it comes."""
+
+    timeline: Timeline
+    host: LabClient
+    zone_of_mac: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    thread: threading.Thread | None = None
+    last: dict[str, float] = field(default_factory=dict)  # zone -> last answer time
+
+    def start(self, count: int) -> None:
+        code = (
+            "import sys; from pycarp.demo import prober_main; sys.exit(prober_main(sys.argv[1:]))"
+        )
+        self.proc = self.host.spawn(
+            sys.executable, "-c", code, self.host.ifname, VIP, f"{PROBE_INTERVAL:g}", str(count),
+            stdout=subprocess.PIPE,
         )  # fmt: skip
-    try:
-        yield
-    finally:
-        if prober.poll() is None:
-            prober.send_signal(signal.SIGINT)  # ping prints its summary and exits
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            fields = line.decode(errors="replace").split()
+            if len(fields) != 3:
+                continue
+            t, mac = float(fields[1]), fields[2]
+            zone = self.zone_of_mac.get(mac, mac) if mac != "-" else None
+            self.timeline.probe(zone is not None, zone, t)
+            if zone is not None:
+                self.last[zone] = t
+
+    def answered_by(self, zone: str, since: float) -> bool:
+        return self.last.get(zone, float("-inf")) > since
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()  # it flushes every line: nothing settled is lost
         try:
-            prober.wait(timeout=5)
+            self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            prober.kill()
-            prober.wait(timeout=5)
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        if self.thread is not None:
+            self.thread.join(timeout=5)
 
 
-def failover(say: Callable[[str], None], first: Node, second: Node, client: Host) -> None:
+# --- the zones ---------------------------------------------------------------------
+
+
+class ZoneRunner:
+    """One zone of the ZoneLab and its pycarp, as the demo drives it."""
+
+    def __init__(self, lab: ZoneLab, name: str) -> None:
+        self.lab = lab
+        self.name = name
+
+    @property
+    def zone(self) -> LabZone:
+        return self.lab.zones[self.name]  # the lab re-reads its zones on each change
+
+    def log(self) -> str:
+        try:
+            return Path(self.zone.log_file).read_text(errors="replace").rstrip()
+        except FileNotFoundError:
+            return ""
+
+    def args(self) -> list[str]:
+        """ucarp.cfg's options; no scripts: pycarp plumbs the VIP itself."""
+        return [
+            f"--interface={self.zone.nic.name}", f"--srcip={self.zone.ip}",
+            f"--vhid={VHID}", f"--pass={PASSWORD}", f"--addr={VIP}", "-z",
+            "--facility=none",  # log to stderr, into the zone's log file
+        ]  # fmt: skip
+
+    def start(self) -> None:
+        self.lab.run(self.name, self.args())
+
+    def state(self) -> str:
+        """MASTER, BACKUP or INIT from the daemon's control socket; down if none runs."""
+        zone = self.zone
+        if zone.daemon_pid() is None:
+            return "down"
+        try:
+            hosts = request(zone.control_socket, {"command": "status"}, timeout=0.5).get("hosts")
+        except (ControlError, OSError, ValueError):
+            return "INIT"  # running, not answering yet
+        states = [h.get("state") for h in hosts or [] if isinstance(h, dict)]
+        return str(states[0]) if states and states[0] in ("MASTER", "BACKUP") else "INIT"
+
+    def crash(self) -> None:
+        """A dying zone: SIGKILL, link down; the daemon gets no chance to clean up."""
+        self.lab.crash(self.name)
+
+    def restart(self) -> None:
+        self.lab.restart(self.name)
+
+    def graceful_stop(self) -> bool:
+        return self.lab.stop(self.name, timeout=10.0)
+
+
+class Sampler:
+    """Every zone's state into the timeline, every SAMPLE_INTERVAL, in a thread."""
+
+    def __init__(self, timeline: Timeline, zones: Sequence[ZoneRunner]) -> None:
+        self.timeline = timeline
+        self.zones = zones
+        self.current: dict[str, str] = {z.name: "down" for z in zones}
+        self.since: dict[str, float] = {z.name: timeline.t0 for z in zones}  # of current
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_INTERVAL):
+            for zone in self.zones:
+                state = zone.state()
+                now = time.monotonic()
+                if state != self.current[zone.name]:
+                    self.since[zone.name] = now
+                self.current[zone.name] = state
+                self.timeline.state(zone.name, state, now)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def wait_for(self, zone: ZoneRunner, state: str, timeout: float) -> bool:
+        return wait_until(lambda: self.current[zone.name] == state, timeout)
+
+
+# --- the run -----------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    crash: Outage | None = None
+    graceful: Outage | None = None
+
+
+def _outage(say: Callable[[str], None], tl: Timeline, what: str, start: float) -> Outage:
+    outage = tl.longest_silence(start, time.monotonic())
+    if outage is None:
+        raise DemoError(f"the client got no answer around the {what}")
+    say(f"client outage during the {what}: {outage.ms:.0f} ms ({outage.lost} probes lost)")
+    return outage
+
+
+def scenario(
+    say: Callable[[str], None],
+    tl: Timeline,
+    zones: Sequence[ZoneRunner],
+    client: Prober,
+    sampler: Sampler,
+    results: Results,
+) -> None:
+    """The phases; results is filled as they go (a failed run still plots)."""
+    first, second = zones
     t0 = time.monotonic()
     first.start()
-    say(f"started pycarp on {first.name}")
-    if not wait_until(first.is_master, ELECTION_TIMEOUT):
+    say(f"started pycarp in {first.name}: pycarp {' '.join(first.args())}")
+    if not sampler.wait_for(first, "MASTER", ELECTION_TIMEOUT):
         raise DemoError(f"{first.name} did not become MASTER within {ELECTION_TIMEOUT:.0f} s")
     say(f"{first.name} is MASTER after {time.monotonic() - t0:.2f} s (alone on the segment)")
     second.start()
-    say(f"started pycarp on {second.name}")
-    if not wait_until(lambda: bool(second.calls()), ELECTION_TIMEOUT):
-        raise DemoError(f"{second.name} never ran its down script (entering BACKUP)")
+    say(f"started pycarp in {second.name}")
+    if not sampler.wait_for(second, "BACKUP", ELECTION_TIMEOUT):
+        raise DemoError(f"{second.name} did not become BACKUP")
     time.sleep(1.5)  # long enough to hear an advertisement
-    if second.is_master() or not first.is_master():
-        raise DemoError("two masters or none: the nodes do not hear each other")
+    if sampler.current[first.name] != "MASTER" or sampler.current[second.name] != "BACKUP":
+        raise DemoError(f"not one master: {sampler.current}")
     say(f"{first.name} is MASTER, {second.name} is BACKUP")
 
-    ping_log = first.workdir / "ping.log"
-    with _pinging(client, ping_log):
-        say(f"client pings {VIP} every {PROBE_INTERVAL * 1000:.0f} ms")
-        time.sleep(1.5)
-        say(f"{first.name} dies: pycarp SIGKILLed, its link down")
-        crashed_at = time.time()
-        first.crash()
-        if not wait_until(second.is_master, TAKEOVER_TIMEOUT):
-            raise DemoError(f"{second.name} did not take over within {TAKEOVER_TIMEOUT:.0f} s")
-        took = (second.calls()[-1][0] - crashed_at) * 1000.0
-        say(f"{second.name} is MASTER {took:.0f} ms after the crash (its up script ran)")
-        time.sleep(1.5)  # the client should be getting answers again
-    sent, stamps = probe_results(ping_log.read_text(errors="replace"))
-    say(f"client: {sent} echo requests, {len(stamps)} replies, {sent - len(stamps)} lost")
-    if not any(t < crashed_at for t in stamps):
-        raise DemoError(f"the client got no reply from {VIP} before the crash")
-    if not any(t > crashed_at for t in stamps):
-        raise DemoError(f"the client got no reply from {VIP} after the takeover")
-    silence = longest_silence_ms(stamps)
-    say(f"client outage: {silence:.0f} ms without an answer from {VIP}")
-    if silence > OUTAGE_LIMIT_MS:
-        raise DemoError(f"an outage of {silence:.0f} ms is above {OUTAGE_LIMIT_MS:.0f} ms")
+    client.start(PROBE_MAX)
+    say(f"client {client.host.ip} probes {VIP} every {PROBE_INTERVAL * 1000:.0f} ms")
+    started = time.monotonic()
+    if not wait_until(lambda: client.answered_by(first.name, started), 3.0):
+        raise DemoError(f"{first.name} does not answer the client on {VIP}")
+    time.sleep(1.5)
+    say(f"client: {VIP} answered by {first.name} (the source MAC of the replies)")
 
+    say(f"crash {first.name}: pycarp SIGKILLed, its link down")
+    crashed = tl.event(f"crash {first.name}")
+    first.crash()
+    if not sampler.wait_for(second, "MASTER", TAKEOVER_TIMEOUT):
+        raise DemoError(f"{second.name} did not take over within {TAKEOVER_TIMEOUT:.0f} s")
+    took = (sampler.since[second.name] - crashed) * 1000
+    say(f"{second.name} is MASTER {took:.0f} ms after the crash")
+    if not wait_until(lambda: client.answered_by(second.name, crashed), 3.0):
+        raise DemoError(f"the client gets no answer from {second.name}")
+    time.sleep(PROBE_TIMEOUT + 0.2)  # let the probes around the crash settle
+    results.crash = _outage(say, tl, "crash", crashed)
+    if results.crash.ms > OUTAGE_LIMIT_MS:
+        raise DemoError(f"an outage of {results.crash.ms:.0f} ms is above {OUTAGE_LIMIT_MS:.0f}")
 
-def run_demo(say: Callable[[str], None], workdir: Path) -> None:
-    lab = Lab()
-    try:
-        nodes = [Node(name, lab.add_host(name, ip), workdir) for name, ip in NODES]
-        client = lab.add_host("client", CLIENT_IP)
-        say(f"lab up: namespaces {' '.join(lab.namespaces)}")
-        say(
-            f"VIP {VIP} (vhid {VHID}); {' '.join(f'{n.name} {n.host.ip}' for n in nodes)}; "
-            f"client {CLIENT_IP}"
+    tl.event(f"restart {first.name}")
+    first.restart()
+    say(f"restarted {first.name} (link up, pycarp started again)")
+    if not sampler.wait_for(first, "BACKUP", ELECTION_TIMEOUT):
+        raise DemoError(f"{first.name} did not come back as BACKUP")
+    time.sleep(2.0)  # no preemption: it must stay BACKUP
+    if sampler.current[first.name] != "BACKUP" or sampler.current[second.name] != "MASTER":
+        raise DemoError(f"{first.name} did not stay BACKUP: {sampler.current}")
+    say(f"{first.name} is BACKUP, {second.name} stays MASTER (no preemption)")
+
+    say(f"graceful stop of {second.name}: SIGTERM to its pycarp")
+    stopped = tl.event(f"graceful stop {second.name}")
+    if not second.graceful_stop():
+        raise DemoError(f"{second.name}'s pycarp did not exit after SIGTERM")
+    if not sampler.wait_for(first, "MASTER", TAKEOVER_TIMEOUT):
+        raise DemoError(f"{first.name} did not take over from the stopping {second.name}")
+    took = (sampler.since[first.name] - stopped) * 1000
+    say(f"{first.name} is MASTER {took:.0f} ms after the SIGTERM; {second.name}'s pycarp exited")
+    if not wait_until(lambda: client.answered_by(first.name, stopped), 3.0):
+        raise DemoError(f"the client gets no answer from {first.name}")
+    time.sleep(PROBE_TIMEOUT + 0.2)
+    results.graceful = _outage(say, tl, "graceful stop", stopped)
+    if results.graceful.ms > GRACEFUL_LIMIT_MS:
+        raise DemoError(
+            f"the graceful stop cost {results.graceful.ms:.0f} ms, above {GRACEFUL_LIMIT_MS:.0f}"
         )
+
+
+def lab_up(workdir: Path, name: str) -> tuple[ZoneLab, str]:
+    """The zone lab from the reference manifests (or their embedded copy)."""
+    folder = scenario_dir()
+    files = [folder / f"{alias}.json" for alias in EMBEDDED_MANIFESTS]
+    source = str(folder)
+    if not all(f.is_file() for f in files):
+        source = "the embedded copy of the reference manifests"
+        files = []
+        for alias, manifest in EMBEDDED_MANIFESTS.items():
+            files.append(workdir / f"{alias}.json")
+            files[-1].write_text(json.dumps(manifest))
+    return ZoneLab.up(files, name=name), source
+
+
+def run_demo(say: Callable[[str], None], workdir: Path, plot_path: Path | None) -> None:
+    tl = Timeline()
+    lab: ZoneLab | None = None
+    sampler: Sampler | None = None
+    client: Prober | None = None
+    results = Results()
+    name = f"demo{secrets.token_hex(3)}"  # several demos may run at once
+    try:
+        lab, source = lab_up(workdir, name)
+        zones = [ZoneRunner(lab, alias) for alias in lab.zones]
+        spaces = [lab.bridge_netns, *(z.netns for z in lab.zones.values()), lab.client.netns]
+        say(f"zones from {source}")
+        say(f"lab up: namespaces {' '.join(spaces)}")
+        say(
+            f"VIP {VIP} (vhid {VHID}); "
+            f"{' '.join(f'{z.name} {z.zone.ip} ({z.zone.mac})' for z in zones)}; "
+            f"client {lab.client.ip}"
+        )
+        sampler = Sampler(tl, zones)
+        sampler.start()
+        client = Prober(tl, lab.client, {z.zone.mac: z.name for z in zones})
         try:
-            failover(say, nodes[0], nodes[1], client)
+            scenario(say, tl, zones, client, sampler, results)
         except DemoError:
-            for node in nodes:
-                say(f"--- {node.name}'s pycarp log:\n{node.log()}")
+            for zone in zones:
+                say(f"--- {zone.name}'s pycarp log:\n{zone.log()}")
             raise
+        crash_ms = results.crash.ms if results.crash else float("nan")
+        graceful_ms = results.graceful.ms if results.graceful else float("nan")
+        say(f"summary: crash outage {crash_ms:.0f} ms, graceful stop outage {graceful_ms:.0f} ms")
     finally:
         # A second Ctrl-C must not cut the cleanup short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        lab.close()
-        say(f"lab removed: {' '.join(lab.namespaces) or 'no namespace left'}")
+        if client is not None:
+            client.stop()
+        if sampler is not None:
+            sampler.stop()
+        tl.finish()
+        # By name when up() had not returned yet (interrupted there): same cleanup.
+        removed = lab.down() if lab is not None else ZoneLab.teardown(name)
+        say(f"lab down: removed {' '.join(removed) or 'nothing'}")
+        if plot_path is not None and tl.probes:
+            measured = [o for o in (results.crash, results.graceful) if o is not None]
+            plot(tl, plot_path, outages=measured or None)
+            say(f"timeline plotted to {plot_path}")
 
 
 def _problem() -> str | None:
@@ -249,9 +490,8 @@ def _problem() -> str | None:
         return "it needs Linux (network namespaces)"
     if os.geteuid() != 0:
         return "it needs root to create network namespaces (try: sudo pycarp demo)"
-    for tool, package in (("ip", "iproute2"), ("ping", "iputils-ping")):
-        if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists():
-            return f"it needs the {tool} command ({package})"
+    if shutil.which("ip") is None and not Path("/usr/sbin/ip").exists():
+        return "it needs the ip command (iproute2)"
     return None
 
 
@@ -262,11 +502,16 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="pycarp demo",
-        description="Show a CARP failover between two pycarp nodes in network "
-        "namespaces named pycarp-* (needs root and Linux; removes them at the end).",
+        description="The reference scenario in network namespaces named pycarp-*: "
+        "two zones share a VIP; crash of the master, its return, graceful stop of "
+        "the new master; the client's outages (needs root and Linux; removes "
+        "everything at the end).",
     )
-    parser.parse_args(argv)
+    parser.add_argument("--plot", metavar="FILE.png", type=Path, help="draw the timeline")
+    args = parser.parse_args(argv)
     problem = _problem()
+    if problem is None and args.plot is not None and importlib.util.find_spec("matplotlib") is None:
+        problem = "--plot needs matplotlib (pip install 'pycarp[lab]')"
     if problem is not None:
         print(f"pycarp demo: {problem}", file=sys.stderr)
         return 2
@@ -276,21 +521,21 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     workdir = Path(tempfile.mkdtemp(prefix="pycarp-demo-"))
     try:
-        run_demo(say, workdir)
+        run_demo(say, workdir, args.plot)
     except KeyboardInterrupt:
         say("interrupted; everything was cleaned up")
         return 128 + signal.SIGINT
     except Interrupted as stop:
         say("terminated; everything was cleaned up")
         return 128 + stop.signum
-    except (DemoError, LabError) as exc:
+    except (DemoError, LabError, ManifestError, OSError) as exc:
         say(f"FAILED: {exc}")
         return 1
     finally:
         for signum, handler in zip((signal.SIGINT, signal.SIGTERM), handlers, strict=True):
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
         shutil.rmtree(workdir, ignore_errors=True)
-    say("demo passed: the backup took over and the client reached the VIP again")
+    say("demo passed: takeover after a crash, no preemption, graceful hand-over")
     return 0
 
 

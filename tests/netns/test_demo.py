@@ -1,4 +1,4 @@
-"""`pycarp demo` end to end: it passes, reports the outage, and leaves nothing behind."""
+"""`pycarp demo` end to end: it passes, reports both outages, plots, and leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -9,20 +9,23 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from pycarp import demo
 from pycarp.lab.netns import NETNS_DIR
+from pycarp.lab.zones import rundir_of
 
 pytestmark = pytest.mark.netns
 
-DEMO_TIMEOUT = 90.0  # it takes about 11 s
+DEMO_TIMEOUT = 90.0  # it takes about 16 s
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def start_demo() -> subprocess.Popen[str]:
+def start_demo(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pycarp", "demo"],
+        [sys.executable, "-m", "pycarp", "demo", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -60,12 +63,16 @@ def namespaces_of(output: str) -> list[str]:
 
 
 def left_over(names: list[str]) -> list[str]:
-    # Only ours: other labs may be running at the same time.
-    return [n for n in names if os.path.exists(os.path.join(NETNS_DIR, n))]
+    """Namespaces and the lab's run directory still there. Only ours: other
+    labs may be running at the same time."""
+    lab = names[0].removeprefix("pycarp-").removesuffix("-br")
+    left = [n for n in names if os.path.exists(os.path.join(NETNS_DIR, n))]
+    return left + [str(rundir_of(lab))] * rundir_of(lab).exists()
 
 
-def test_demo_shows_a_failover_and_cleans_up() -> None:
-    proc = start_demo()
+def test_demo_shows_takeover_and_hand_over_and_cleans_up(tmp_path: Path) -> None:
+    png = tmp_path / "timeline.png"
+    proc = start_demo("--plot", str(png))
     try:
         out, _ = proc.communicate(timeout=DEMO_TIMEOUT)
     finally:
@@ -75,23 +82,33 @@ def test_demo_shows_a_failover_and_cleans_up() -> None:
     assert proc.returncode == 0, out
     assert re.search(r"zoneA is MASTER after [\d.]+ s", out), out
     assert "zoneA is MASTER, zoneB is BACKUP" in out, out
+    assert "answered by zoneA" in out, out
     took = re.search(r"zoneB is MASTER (\d+) ms after the crash", out)
     assert took and 1500 < int(took.group(1)) < 5000, out
-    silence = re.search(r"client outage: (\d+) ms", out)
-    assert silence and 500 < int(silence.group(1)) < 6000, out
+    crash = re.search(r"client outage during the crash: (\d+) ms \((\d+) probes lost\)", out)
+    assert crash and 1500 < int(crash.group(1)) < 6000 and int(crash.group(2)) > 50, out
+    assert "zoneA is BACKUP, zoneB stays MASTER (no preemption)" in out, out
+    assert re.search(r"zoneA is MASTER \d+ ms after the SIGTERM", out), out
+    graceful = re.search(r"client outage during the graceful stop: (\d+) ms", out)
+    assert graceful and int(graceful.group(1)) < 500, out
     assert "demo passed" in out, out
     assert left_over(namespaces_of(out)) == [], out
+    data = png.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 20_000, out
 
 
 @pytest.mark.parametrize(
     ("sig", "when"),
     [
-        pytest.param(signal.SIGINT, "started pycarp on zoneA", id="ctrl-c-at-start"),
-        pytest.param(signal.SIGTERM, "client pings", id="sigterm-while-pinging"),
+        pytest.param(signal.SIGINT, "lab up", id="ctrl-c-at-start"),
+        pytest.param(signal.SIGINT, "started pycarp in zoneA", id="ctrl-c-electing"),
+        pytest.param(signal.SIGTERM, "client .* probes", id="sigterm-while-probing"),
+        pytest.param(signal.SIGINT, "crash zoneA", id="ctrl-c-during-takeover"),
+        pytest.param(signal.SIGINT, "graceful stop of", id="ctrl-c-during-hand-over"),
     ],
 )
-def test_demo_interrupted_cleans_up(sig: signal.Signals, when: str) -> None:
-    proc = start_demo()
+def test_demo_interrupted_cleans_up(sig: signal.Signals, when: str, tmp_path: Path) -> None:
+    proc = start_demo("--plot", str(tmp_path / "t.png"))
     try:
         out = read_until(proc, when, 30.0)
         proc.send_signal(sig)

@@ -221,6 +221,10 @@ def _owner_path(tag: str) -> str:
 
 
 def _owner_alive(tag: str) -> bool:
+    # A zone lab (pycarp.lab.zones) outlives its creator: its run directory
+    # owns the tag until `pycarp lab down` removes it.
+    if os.path.isdir(_owner_path(tag)):
+        return os.path.exists(os.path.join(_owner_path(tag), "state.json"))
     try:
         with open(_owner_path(tag), encoding="ascii") as f:
             pid_s, start_s = f.read().split()
