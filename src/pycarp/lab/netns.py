@@ -26,7 +26,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import IO, Any
 
@@ -306,6 +306,48 @@ def close_all_labs() -> list[str]:
 atexit.register(close_all_labs)
 
 
+def run_in(
+    netns: str,
+    argv: Sequence[str],
+    *,
+    check: bool = True,
+    timeout: float = _CMD_TIMEOUT,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`ip netns exec` argv and wait; text mode, output captured."""
+    return subprocess.run(
+        [_ip_binary(), "netns", "exec", netns, *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+        input=input,
+    )
+
+
+def spawn_in(
+    netns: str,
+    argv: Sequence[str],
+    *,
+    stdout: int | IO[Any] | None = subprocess.DEVNULL,
+    stderr: int | IO[Any] | None = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """`ip netns exec` argv in the background, in a session of its own.
+
+    `ip netns exec` execs argv, so the pid is argv's own process and its
+    process group holds everything it forks.
+    """
+    return subprocess.Popen(
+        [_ip_binary(), "netns", "exec", netns, *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        env=env,
+        start_new_session=True,
+    )
+
+
 def _port_name(role: str) -> str:
     """Bridge-side veth name: "v-<role>", hashed when over IFNAMSIZ-1 (15)."""
     name = f"v-{role}"
@@ -466,14 +508,7 @@ class Host:
         input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run argv in this namespace and wait; text mode, output captured."""
-        return subprocess.run(
-            [_ip_binary(), "netns", "exec", self.netns, *argv],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=check,
-            input=input,
-        )
+        return run_in(self.netns, argv, check=check, timeout=timeout, input=input)
 
     def spawn(
         self,
@@ -491,14 +526,7 @@ class Host:
         """
         if self.lab._closed:
             raise LabError("lab is closed")
-        proc = subprocess.Popen(
-            [_ip_binary(), "netns", "exec", self.netns, *argv],
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-            env=env,
-            start_new_session=True,
-        )
+        proc = spawn_in(self.netns, argv, stdout=stdout, stderr=stderr, env=env)
         self.lab._track(proc)
         return proc
 

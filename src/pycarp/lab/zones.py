@@ -63,6 +63,8 @@ from pycarp.lab.netns import (
     _port_name,
     _signal_ns_processes,
     _start_time,
+    run_in,
+    spawn_in,
 )
 
 __all__ = ["Client", "VipStatus", "Zone", "ZoneLab", "ZoneNic", "ZoneStatus", "rundir_of"]
@@ -219,14 +221,7 @@ class Client:
         self, *argv: str, check: bool = True, timeout: float = 10.0, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run argv in the client's namespace and wait; text mode, output captured."""
-        return subprocess.run(
-            [_ip_binary(), "netns", "exec", self.netns, *argv],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=check,
-            input=input,
-        )
+        return run_in(self.netns, argv, check=check, timeout=timeout, input=input)
 
     def spawn(
         self,
@@ -236,14 +231,7 @@ class Client:
         env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start argv in the client's namespace, own session; down() kills it."""
-        proc = subprocess.Popen(
-            [_ip_binary(), "netns", "exec", self.netns, *argv],
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-            env=env,
-            start_new_session=True,
-        )
+        proc = spawn_in(self.netns, argv, stdout=stdout, stderr=stderr, env=env)
         self._procs.append(proc)
         return proc
 
