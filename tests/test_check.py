@@ -173,8 +173,8 @@ def test_mac_spoofing_matters_only_with_virtual_mac(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     toml = """
-virtual_mac = true
 [defaults]
+virtual_mac = true
 interface = "net0"
 password = "changeme"
 [[vhost]]

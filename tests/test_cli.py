@@ -82,6 +82,7 @@ def test_defaults_are_ucarps() -> None:
         "shutdown": False,
         "prefixes": (),
         "plumb": None,
+        "virtual_mac": False,
         "facility": "daemon",
         "debug": False,
         "daemonize": False,
@@ -890,3 +891,10 @@ def test_help_lists_pycarp_options(capsys: pytest.CaptureFixture[str]) -> None:
     for option in ("--control-socket=<path>", "--check-config=<file>", "--no-machine-checks"):
         assert option in out
     assert "check-config" in out.splitlines()[3]  # the subcommands' usage line
+
+
+def test_virtual_mac_option() -> None:
+    base = ["-i", "lo", "-s", "198.51.100.1", "-v", "5", "-p", "x", "-a", "198.51.100.2"]
+    assert not cli.settings_from_args(base, check_machine=False).vhosts[0].virtual_mac
+    with_it = cli.settings_from_args([*base, "--virtual-mac"], check_machine=False)
+    assert with_it.vhosts[0].virtual_mac

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,6 @@ ERROR = "error"
 WARNING = "warning"
 
 # pycarp has no virtual-MAC mode yet; a TOML file may already say it wants one.
-_VIRTUAL_MAC_LINE = re.compile(r"^\s*virtual_mac\s*=\s*(true|false)\s*(#.*)?$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -232,15 +230,12 @@ def _config_vips(path: str, report: _Report) -> list[Vip]:
     try:
         if cli.detect_format(path, data) == cli.TOML_FORMAT:
             text = data.decode("utf-8", "surrogateescape")
-            virtual_mac = any(m.group(1) == "true" for m in _VIRTUAL_MAC_LINE.finditer(text))
-            text = _VIRTUAL_MAC_LINE.sub("", text)  # tomlconfig does not know the key yet
             base_dir = os.path.dirname(os.path.abspath(path))
             settings = tomlconfig.parse_toml(
                 text, name=name, base_dir=base_dir, check_machine=False
             )
             prefix = "vhost[{}]."
         else:
-            virtual_mac = False
             settings = cli.settings_from_args(["--config", path], check_machine=False)
             prefix = "--"
     except (ConfigError, cli.InfoRequested) as exc:
@@ -258,7 +253,7 @@ def _config_vips(path: str, report: _Report) -> list[Vip]:
             vhost.vhid,
             vhost.srcip,
             vhost.password,
-            virtual_mac,
+            vhost.virtual_mac,
             prefix.format(index),
         )
         for index, vhost in enumerate(settings.vhosts)

@@ -147,6 +147,13 @@ OPTIONS: tuple[Option, ...] = (
     Option(("facility",), "f", "facility", "set syslog facility (default=daemon), or none"),
     Option(("xparam",), "x", "value", "extra parameter to send to up/down scripts"),
     Option(
+        ("virtual-mac",),
+        None,
+        None,
+        "advertise from ucarp's MAC 00:00:5e:00:00:<vhid>, not the NIC's (pycarp only)",
+        ucarp=False,
+    ),
+    Option(
         ("config",),
         "c",
         "file",
@@ -787,6 +794,7 @@ def _make_vhost(chosen: dict[str, _Given], *, read_files: bool = True) -> Virtua
             downscript=_text(chosen.get("downscript")),
             xparam=_text(chosen.get("xparam")),
             shutdown="shutdown" in chosen,
+            virtual_mac="virtual-mac" in chosen,
         )
     except UsageError:
         raise

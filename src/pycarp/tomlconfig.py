@@ -71,6 +71,7 @@ _HOST_KEYS: dict[str, type] = {
     "xparam": str,
     "shutdown": bool,
     "plumb": bool,
+    "virtual_mac": bool,
 }
 _TABLES = ("defaults", "vhost")
 _REQUIRED = ("interface", "srcip", "vhid", "addresses")
@@ -79,7 +80,7 @@ _SCRIPT_KEYS = ("upscript", "downscript")
 # Keys whose value goes to the VirtualHostConfig field of the same name as it is.
 _AS_IS = (
     *("interface", "vhid", "advbase", "advskew", "preempt", "neutral", "nomcast"),
-    *("ignoreifstate", "xparam", "shutdown", "plumb"),
+    *("ignoreifstate", "xparam", "shutdown", "plumb", "virtual_mac"),
 )
 # ucarp's names, which users carry over from their options files.
 _RENAMED = {

@@ -40,6 +40,8 @@ class VirtualHostConfig:
     prefixes: tuple[int, ...] = ()
     # Built-in plumbing of the addresses; None: on when there is neither up nor down script.
     plumb: bool | None = None
+    # Send advertisements from ucarp's 00:00:5e:00:00:<vhid> rather than the NIC's MAC.
+    virtual_mac: bool = False
 
     @property
     def plumbs(self) -> bool:

@@ -138,6 +138,11 @@ def multicast_mac(group: IPv4Address) -> bytes:
     return b"\x01\x00\x5e" + low.to_bytes(3, "big")
 
 
+def virtual_mac(vhid: int) -> bytes:
+    """The source MAC ucarp sends its advertisements from."""
+    return b"\x00\x00\x5e\x00\x00" + bytes((vhid,))
+
+
 def ethernet(dst: bytes, src: bytes, ethertype: int, payload: bytes) -> bytes:
     return dst + src + ethertype.to_bytes(2, "big") + payload
 

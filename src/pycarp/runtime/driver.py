@@ -222,7 +222,8 @@ class Driver:
             config.srcip, config.group, advert.encode(), ident=random.getrandbits(16)
         )
         dst = packet.BROADCAST_MAC if config.nomcast else packet.multicast_mac(config.group)
-        frame = packet.ethernet(dst, port.info.mac, packet.ETHERTYPE_IP, datagram)
+        src = packet.virtual_mac(config.vhid) if config.virtual_mac else port.info.mac
+        frame = packet.ethernet(dst, src, packet.ETHERTYPE_IP, datagram)
         ok = self._send(key, frame, "advertisement")
         if ok:
             log.debug("%s: advertisement sent (advskew %d)", key, advert.advskew)
