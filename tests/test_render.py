@@ -303,23 +303,6 @@ ILLUMOS_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("name", "state", "calls"), ILLUMOS_CASES)
-def test_illumos_scripts_with_fake_ifconfig(
-    name: str,
-    state: str,
-    calls: list[str],
-    scripts_dir: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    write("illumos", scripts_dir, capsys)
-    script = scripts_dir / name
-    code, made = run_script(
-        script, "ifconfig", FAKE_IFCONFIG, state, tmp_path, "net0", "198.51.100.200", "xp"
-    )
-    assert (code, made) == (0, calls)
-
-
 def test_illumos_down_refuses_the_physical_address(
     scripts_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -338,8 +321,25 @@ LINUX_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("name", "state", "calls"), LINUX_CASES)
-def test_linux_scripts_with_fake_ip(
+SCRIPT_CASES = [
+    pytest.param("illumos", "ifconfig", FAKE_IFCONFIG, ("net0", "198.51.100.200", "xp"), *case,
+                 id=f"illumos-{case[0]}-{i}")
+    for i, case in enumerate(ILLUMOS_CASES)
+] + [
+    pytest.param("linux", "ip", FAKE_IP, ("eth0", "198.51.100.200"), *case,
+                 id=f"linux-{case[0]}-{i}")
+    for i, case in enumerate(LINUX_CASES)
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("os_name", "tool", "fake", "args", "name", "state", "calls"), SCRIPT_CASES
+)
+def test_scripts_with_a_fake_tool(
+    os_name: str,
+    tool: str,
+    fake: str,
+    args: tuple[str, ...],
     name: str,
     state: str,
     calls: list[str],
@@ -347,9 +347,8 @@ def test_linux_scripts_with_fake_ip(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    write("linux", scripts_dir, capsys)
-    code, made = run_script(scripts_dir / name, "ip", FAKE_IP, state, tmp_path, "eth0",
-                            "198.51.100.200")  # fmt: skip
+    write(os_name, scripts_dir, capsys)
+    code, made = run_script(scripts_dir / name, tool, fake, state, tmp_path, *args)
     assert (code, made) == (0, calls)
 
 
