@@ -45,6 +45,8 @@ def make_config(**overrides: Any) -> VirtualHostConfig:
         "vhid": 1,
         "addresses": (VIP,),
         "password": PASSWORD,
+        # ucarp's model: scripts, no built-in plumbing (test_plumbing covers it).
+        "plumb": False,
     }
     values.update(overrides)
     for name in ("srcip", "group"):
@@ -174,8 +176,8 @@ class FakeLan:
         """Add a node with one or more virtual hosts (or wrap a VirtualHost)."""
         name = name or f"n{len(self.members)}"
         if isinstance(config, VirtualHost):
-            node = Node([config.config], counter=lambda: counter)
-            node.hosts[config.key] = config  # keep the caller's instance
+            node = Node([], counter=lambda: counter)
+            node.insert(config)  # keep the caller's instance
         elif isinstance(config, VirtualHostConfig):
             node = Node([config], counter=lambda: counter)
         else:
@@ -211,6 +213,11 @@ class FakeLan:
     def kill(self, ref: MemberRef) -> None:
         """Power off: no more timers, packets or actions (like SIGKILL)."""
         self.member(ref).alive = False
+
+    def addresses_result(self, ref: MemberRef, *, ok: bool, detail: str = "") -> None:
+        """Report the outcome of the member's AddAddresses, as the runtime would."""
+        m = self.member(ref)
+        self._apply(m, m.node.addresses_result(m.host.key, ok=ok, now=self.now, detail=detail))
 
     def inject(self, ref: MemberRef, data: bytes, *, interface: str = "eth0") -> list[Action]:
         """Hand a raw datagram to one member now, as if it came off the wire."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import os
 import re
 import shutil
@@ -17,9 +18,10 @@ import pytest
 
 from pycarp import cli
 from pycarp.core.errors import ConfigError
+from pycarp.platform.rundir import run_directory
 from pycarp.settings import DaemonSettings
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "scenario" / "ucarp.cfg"
+REFERENCE = Path(__file__).resolve().parents[1] / "examples" / "smartos" / "ucarp.cfg"
 FAKE_INTERFACES = {"eth0", "net0"}
 REAL_INTERFACE_EXISTS = cli.interface_exists  # before the autouse fixture replaces it
 
@@ -86,7 +88,9 @@ def test_defaults_are_ucarps() -> None:
         "facility": "daemon",
         "debug": False,
         "daemonize": False,
-        "control_socket": "/run/pycarp/pycarp.sock",
+        # one process per VIP, as ucarp: a socket each (the directory: test_rundir.py)
+        "control_socket": f"{run_directory()}/eth0-7.sock",
+        "control_group": None,
     }
 
 
@@ -406,7 +410,6 @@ def no_script_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "check_script", lambda path: path)
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="reference scenario not present")
 @pytest.mark.usefixtures("no_script_check")
 def test_reference_options_file() -> None:
     for flag in ("--config", "-c", "--conf"):
@@ -421,10 +424,10 @@ def test_reference_options_file() -> None:
             "upscript": "/opt/local/etc/vip-up.sh",
             "downscript": "/opt/local/etc/vip-down.sh",
             "shutdown": True,
+            "control_socket": f"{run_directory()}/net0-101.sock",
         }
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="reference scenario not present")
 @pytest.mark.usefixtures("no_script_check")
 def test_command_line_overrides_the_file_wherever_it_is() -> None:
     after = parse(f"--config={REFERENCE}", "--srcip=198.51.100.202", "-P")
@@ -522,9 +525,10 @@ def test_help_wins_over_later_errors(capsys: pytest.CaptureFixture[str]) -> None
     assert "--interface" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(shutil.which("ucarp") is None, reason="ucarp is not installed")
 def test_every_option_of_the_installed_ucarp_is_known() -> None:
-    text = subprocess.run(["ucarp", "--help"], capture_output=True, text=True, check=False).stdout
+    ucarp = shutil.which("ucarp") or shutil.which("ucarp", path="/usr/sbin:/sbin")
+    assert ucarp, "ucarp is not installed (apt-get install ucarp)"
+    text = subprocess.run([ucarp, "--help"], capture_output=True, text=True, check=False).stdout
     listed = re.findall(r"^--(\w+)(?:=<[^>]*>)? \(-(\w)", text, flags=re.MULTILINE)
     assert sorted(listed) == sorted(UCARP_OPTIONS)
     for long, short in listed:
@@ -675,8 +679,8 @@ def test_per_host_options_cannot_go_with_a_toml_file(
     assert cli.main(["-c", str(config), *extra]) == 2
     assert capsys.readouterr().err == (
         f"pycarp: error: {refused}: cannot be used with {config} (TOML); set per-host "
-        "options in the file (only --facility, --debug, --daemonize and --control-socket "
-        "may be given with it)\n"
+        "options in the file (only --facility, --debug, --daemonize, --control-socket and "
+        "--control-group may be given with it)\n"
     )
 
 
@@ -702,7 +706,10 @@ def test_missing_toml_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_control_socket_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert parse(*BASE).control_socket == "/run/pycarp/pycarp.sock"
+    assert parse(*BASE).control_socket == f"{run_directory()}/eth0-7.sock"
+    assert parse(*BASE, "-i", "net0", "-v", "0x10").control_socket == (
+        f"{run_directory()}/net0-16.sock"
+    )
     assert parse(*BASE, "--control-socket", "/tmp/p.sock").control_socket == "/tmp/p.sock"
     assert parse(*BASE, "--control-socket=none").control_socket is None
     assert parse(*BASE, "--control-socket=NONE").control_socket is None
@@ -723,6 +730,26 @@ def test_bad_control_socket(capsys: pytest.CaptureFixture[str], value: str, mess
     assert cli.main([*BASE, f"--control-socket={value}"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"pycarp: error: {message}") and err.count("\n") == 1
+
+
+def test_control_group_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    group = grp.getgrgid(os.getgid()).gr_name
+    assert parse(*BASE).control_group is None
+    assert parse(*BASE, f"--control-group={group}").control_group == group
+    assert parse(*BASE, "--control-group", "0").control_group == "0"  # a number works too
+    assert cli.main([*BASE, "--control-group=no-such-group-x"]) == 2
+    assert capsys.readouterr().err == (
+        "pycarp: error: --control-group: no such group: 'no-such-group-x'\n"
+    )
+    # with a TOML file, and in check-config's summary
+    config = write(tmp_path / "p.toml", GOOD_TOML)
+    assert cli.main(["check-config", str(config), f"--control-group={group}"]) == 0
+    assert f"control socket {run_directory()}/pycarp.sock (mode 0660, group {group})" in (
+        capsys.readouterr().out
+    )
+    # a file for another host: its groups are not this machine's
+    argv = ["check-config", str(config), "--control-group=no-such-group-x", "--no-machine-checks"]
+    assert cli.main(argv) == 0
 
 
 # --- --check-config ----------------------------------------------------------------
@@ -749,7 +776,8 @@ def test_check_config_ucarp_options(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert cli.main(["check-config", str(config), "-k", "5", "-D", "-B"]) == 0
     assert capsys.readouterr().out == (
         f"{config} (ucarp options): OK, 1 virtual host\n"
-        "process: facility daemon; control socket /run/pycarp/pycarp.sock; debug; daemonize\n"
+        f"process: facility daemon; control socket {run_directory()}/eth0-7.sock; debug; "
+        "daemonize\n"
         "eth0 vhid 7: 10.0.0.100/32; advbase 1 advskew 5; pycarp plumbs the addresses\n"
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from pycarp.control_client import (
     status_main,
     stepdown_main,
 )
+from pycarp.instances import Instance
 from pycarp.runtime.control import ControlServer
 from tests.runtime.test_control import MASTER, FakeHandler
 
@@ -78,24 +80,40 @@ async def run(main: Callable[[Sequence[str]], int], *argv: str) -> int:
 # --- rendering -----------------------------------------------------------------------
 
 TABLE = """\
-INTERFACE  VHID  STATE   FOR    REASON                                            MASTER                            SENT/RECV  DROPS
-eth0       7     MASTER  1m58s  no advertisement within the master-down interval  198.51.100.201 1/0 (this host)    120/0      -
-eth1       101   BACKUP  2h03m  a preferred master advertised                     203.0.113.202 1/0, seen 0.6s ago  3/7391     digest=12 ttl=1
-eth2       3     INIT    -      -                                                 -                                 0/0        -"""  # noqa: E501
+INSTANCE  INTERFACE  VHID  STATE   FOR    REASON                                            MASTER                            SENT/RECV  DROPS
+eth0-7    eth0       7     MASTER  1m58s  no advertisement within the master-down interval  198.51.100.201 1/0 (this host)    120/0      -
+pycarp    eth1       101   BACKUP  2h03m  a preferred master advertised                     203.0.113.202 1/0, seen 0.6s ago  3/7391     digest=12 ttl=1
+pycarp    eth2       3     INIT    -      -                                                 -                                 0/0        -"""  # noqa: E501
+
+
+def instance(name: str, *hosts: dict[str, Any], pid: int | None = 42) -> Instance:
+    return Instance(f"/run/pycarp/{name}.sock", pid, hosts)
 
 
 def test_table_of_master_backup_and_init_hosts() -> None:
-    assert render_table([MASTER, BACKUP, INIT]) == TABLE
+    daemons = [instance("eth0-7", MASTER), instance("pycarp", BACKUP, INIT)]
+    assert render_table(daemons) == TABLE
 
 
 def test_table_of_no_hosts() -> None:
     assert render_table([]) == "no virtual hosts"
+    assert render_table([instance("pycarp")]) == "no virtual hosts"
 
 
 def test_table_survives_missing_and_odd_fields() -> None:
-    assert render_table([{"vhid": 1, "for": "soon", "dropped": [1]}]).splitlines()[1] == (
-        "-          1     -      -    -       -       -/-        -"
+    odd = {"vhid": 1, "for": "soon", "dropped": [1]}
+    assert render_table([instance("x", odd)]).splitlines()[1] == (
+        "x         -          1     -      -    -       -       -/-        -"
     )
+
+
+def test_table_shows_a_fault_under_its_row() -> None:
+    faulty = {**BACKUP, "fault": "sends fail: Network is unreachable"}
+    lines = render_table([instance("a", MASTER, faulty, {**INIT, "fault": None})]).splitlines()
+    assert len(lines) == 5
+    assert lines[2].startswith("a         eth1       101   BACKUP")
+    assert lines[3] == "  fault: sends fail: Network is unreachable"
+    assert lines[4].startswith("a         eth2       3     INIT")
 
 
 @pytest.mark.parametrize(
@@ -143,16 +161,19 @@ async def test_status_prints_the_table(
 ) -> None:
     path, _ = daemon
     assert await run(status_main, "--control-socket", path) == 0
-    assert capsys.readouterr().out == render_table([MASTER, BACKUP]) + "\n"
+    expected = render_table([Instance(path, os.getpid(), (MASTER, BACKUP))])
+    assert capsys.readouterr().out == expected + "\n"
+    assert expected.splitlines()[1].startswith("ctl ")  # the daemon is named by its socket
 
 
-async def test_status_json_is_the_list_as_received(
+async def test_status_json_is_a_list_of_daemons(
     daemon: tuple[str, FakeHandler], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, _ = daemon
     assert await run(status_main, "--json", "--control-socket", path) == 0
     out = capsys.readouterr().out
-    assert json.loads(out) == [MASTER, BACKUP]
+    # the pid is the server's, from SO_PEERCRED: here this very process
+    assert json.loads(out) == [{"socket": path, "pid": os.getpid(), "hosts": [MASTER, BACKUP]}]
     assert out.startswith("[\n  {\n")  # indented for people
 
 
@@ -315,7 +336,8 @@ def _answer_once(server: socket.socket, reply: bytes) -> Callable[[str], dict[st
         (stepdown_main, ["300"], "pycarp stepdown: error: argument VHID: '300' is not a vhid"),
         (stepdown_main, ["seven"], "pycarp stepdown: error: argument VHID: 'seven' is not a vhid"),
         (status_main, ["--bogus"], "pycarp status: error: unrecognized arguments: --bogus"),
-        (reload_main, ["now"], "pycarp reload: error: unrecognized arguments: now"),
+        (reload_main, ["now"], "pycarp reload: error: argument VHID: 'now' is not a vhid"),
+        (reload_main, ["1", "2"], "pycarp reload: error: unrecognized arguments: 2"),
         (status_main, ["--control-socket"], "pycarp status: error: argument --control-socket"),
     ],
 )
@@ -336,8 +358,6 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--control-socket PATH" in capsys.readouterr().out
 
 
-def test_the_default_socket_is_the_daemons() -> None:
-    from pycarp.settings import DEFAULT_CONTROL_SOCKET
-
+def test_without_a_socket_every_daemon_of_the_run_directory_is_asked() -> None:
     parser = control_client._parser("status", "")
-    assert parser.parse_args([]).control_socket == DEFAULT_CONTROL_SOCKET
+    assert parser.parse_args([]).control_socket is None

@@ -13,7 +13,7 @@ import pytest
 from pycarp.lab.manifest import ManifestError, check_together, load_manifest, parse_manifest
 from pycarp.lab.zones import Zone, ZoneNic, _nft_rules, _plan
 
-SCENARIO = Path(__file__).parents[1].parent / "shared" / "scenario"
+SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "smartos"
 
 
 def _zone_a() -> dict[str, Any]:

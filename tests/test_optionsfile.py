@@ -14,14 +14,13 @@ from pycarp.optionsfile import (
     split_options_text,
 )
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "scenario" / "ucarp.cfg"
+REFERENCE = Path(__file__).resolve().parents[1] / "examples" / "smartos" / "ucarp.cfg"
 
 
 def split(text: str) -> list[str]:
     return [arg.value for arg in split_options_text(text, name="f.cfg")]
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="reference scenario not present")
 def test_reference_ucarp_cfg() -> None:
     assert read_options_file(REFERENCE) == [
         "--interface=net0",
@@ -35,7 +34,6 @@ def test_reference_ucarp_cfg() -> None:
     ]
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="reference scenario not present")
 def test_reference_ucarp_cfg_line_numbers() -> None:
     origins = [arg.origin for arg in read_sourced_options(REFERENCE)]
     assert origins == [f"{REFERENCE}:{n}" for n in range(1, 9)]

@@ -14,8 +14,7 @@ import pytest
 
 from pycarp import render
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DTD = SHARED / "data" / "service_bundle.dtd.1"
+DTD = Path(__file__).resolve().parent / "data" / "service_bundle.dtd.1"
 PYCARP = "/opt/local/bin/pycarp"
 
 
@@ -214,6 +213,64 @@ def test_verify_notices_a_bad_directive(capsys: pytest.CaptureFixture[str], tmp_
     assert "NoNewPrivilege" in result.stderr
 
 
+def test_systemd_template_unit(capsys: pytest.CaptureFixture[str]) -> None:
+    """pycarp@NAME reads /etc/pycarp/NAME.conf (either form) and has the socket NAME.sock."""
+    text = rendered(["systemd", "--template", "--pycarp", PYCARP], capsys)
+    assert text.startswith("# Rendered by 'pycarp render systemd --template'.\n")
+    assert "systemctl enable --now pycarp@NAME for each /etc/pycarp/NAME.conf" in text
+    parsed = unit(text)
+    assert parsed["Unit"]["Description"] == "pycarp CARP virtual IP daemon (%i)"
+    service = parsed["Service"]
+    assert service["ExecStart"] == (
+        f"{PYCARP} --config /etc/pycarp/%i.conf --control-socket /run/pycarp/%i.sock"
+    )
+    assert service["ExecReload"] == f"{PYCARP} reload --control-socket /run/pycarp/%i.sock"
+    # the instances share /run/pycarp: one stopping must not remove the others' sockets
+    assert (service["RuntimeDirectory"], service["RuntimeDirectoryPreserve"]) == ("pycarp", "yes")
+    assert service["RuntimeDirectoryMode"] == "0755"
+    assert service["Type"] == "notify" and service["User"] == "pycarp"
+    toml = rendered(["systemd", "--template", "--pycarp", PYCARP, "--config", "/etc/c/%i.toml"],
+                    capsys)  # fmt: skip
+    assert unit(toml)["Service"]["ExecStart"].startswith(f"{PYCARP} --config /etc/c/%i.toml ")
+
+
+def test_systemd_template_needs_the_instance_in_the_config(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert render.main(["systemd", "--template", "--config", "/etc/pycarp/a.conf"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pycarp render: error: --config: '/etc/pycarp/a.conf' has no %i")
+    assert err.count("\n") == 1
+
+
+def test_systemd_a_percent_in_a_path_is_not_a_specifier(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = rendered(["systemd", "--pycarp", PYCARP, "--config", "/etc/pycarp/100%.toml"], capsys)
+    assert unit(text)["Service"]["ExecStart"].startswith(
+        f"{PYCARP} --config /etc/pycarp/100%%.toml "
+    )
+
+
+@pytest.mark.parametrize("name", ["pycarp@.service", "pycarp@vip1.service"])
+def test_systemd_analyze_verify_template(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    """systemd's check of the template, and of an instance of it (%i expanded)."""
+    tool = shutil.which("systemd-analyze")
+    assert tool, "systemd-analyze is missing: apt-get install -y systemd"
+    program = tmp_path / "pycarp"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    path = tmp_path / name
+    path.write_text(rendered(["systemd", "--template", "--pycarp", str(program)], capsys))
+    result = subprocess.run(
+        [tool, "verify", "--man=no", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert str(path) not in result.stderr, result.stderr
+
+
 # --- scripts ------------------------------------------------------------------------
 
 FAKE_IFCONFIG = """#!/bin/sh
@@ -374,8 +431,8 @@ def test_linux_scripts_for_real_in_a_namespace(
     scripts_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Up twice, down twice, on lo of a fresh network namespace: idempotent both ways."""
-    if os.geteuid() != 0 or not shutil.which("ip"):
-        pytest.skip("needs root and iproute2")
+    assert os.geteuid() == 0, "needs root (network namespaces)"
+    assert shutil.which("ip"), "needs iproute2: apt-get install -y iproute2"
     write("linux", scripts_dir, capsys)
     up, down = (scripts_dir / name for name in render.SCRIPT_NAMES)
     namespace = f"pycarp-render-{os.getpid()}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import grp
+import os
 import re
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -172,6 +174,13 @@ def test_process_options(tmp_path: Path) -> None:
     assert settings.control_socket is None
 
 
+def test_control_group(tmp_path: Path) -> None:
+    group = grp.getgrgid(os.getgid()).gr_name
+    settings = load(tmp_path, f"control_group = {group!r}\n" + HEAD + vhost(1, "10.0.0.100"))
+    assert settings.control_group == group
+    assert load(tmp_path, HEAD + vhost(1, "10.0.0.100")).control_group is None
+
+
 def test_relative_paths_are_from_the_files_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -303,6 +312,9 @@ TOP_BAD = [
     ("debug = 'yes'\n", "debug: expected a boolean, got a string ('yes')"),
     ("control_socket = ''\n", "control_socket: the path is empty (none disables the control"),
     (f"control_socket = '/{'x' * 120}'\n", "control_socket: /xxx"),
+    ("control_group = 'no-such-group-x'\n", "control_group: no such group: 'no-such-group-x'"),
+    ("control_group = 0\n", "control_group: expected a string, got an integer (0)"),
+    ("control_group = ''\n", "control_group: the group name is empty"),
     ("defaults = 1\n", "defaults: expected a table ([defaults]), got an integer"),
 ]  # fmt: skip
 

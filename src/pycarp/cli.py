@@ -17,6 +17,7 @@ pycarp.tomlconfig); the command line may then only add process options.
 
 from __future__ import annotations
 
+import grp
 import importlib
 import os
 import re
@@ -31,7 +32,7 @@ from pycarp import __version__
 from pycarp.core.config import DEFAULT_GROUP, VirtualHostConfig
 from pycarp.core.errors import ConfigError
 from pycarp.optionsfile import OptionsFileError, SourcedArg, split_options_text
-from pycarp.settings import DEFAULT_CONTROL_SOCKET, DaemonSettings
+from pycarp.settings import DaemonSettings, default_control_socket
 
 __all__ = [
     "OPTIONS",
@@ -43,6 +44,7 @@ __all__ = [
     "Option",
     "SettingsLoader",
     "UsageError",
+    "check_control_group",
     "check_control_socket",
     "check_deadratio",
     "check_facility",
@@ -165,7 +167,15 @@ OPTIONS: tuple[Option, ...] = (
         ("control-socket",),
         None,
         "path",
-        f"control socket, or none (default {DEFAULT_CONTROL_SOCKET}) (pycarp only)",
+        "control socket, or none (default <interface>-<vhid>.sock, with a TOML file "
+        "pycarp.sock, in /run/pycarp or its netns-<inode> subdirectory) (pycarp only)",
+        ucarp=False,
+    ),
+    Option(
+        ("control-group",),
+        None,
+        "group",
+        "let <group> use the control socket too (mode 0660, not 0600) (pycarp only)",
         ucarp=False,
     ),
     Option(
@@ -191,7 +201,7 @@ _CONFIG_KEYS = frozenset({"config", "check-config"})
 # Options about how pycarp is run, not what it runs: never inside an options file.
 _MODE_KEYS = _CONFIG_KEYS | {"no-machine-checks"}
 # The options that may go with a TOML file (and override its top-level keys).
-_PROCESS_KEYS = frozenset({"facility", "debug", "daemonize", "control-socket"})
+_PROCESS_KEYS = frozenset({"facility", "debug", "daemonize", "control-socket", "control-group"})
 # Options naming a file or path, made absolute for reloads (the daemon chdirs to /).
 _PATH_KEYS = _CONFIG_KEYS | {"passfile", "upscript", "downscript", "control-socket"}
 
@@ -286,6 +296,22 @@ def check_control_socket(text: str, *, base_dir: str | None = None) -> str | Non
     if size > MAX_SOCKET_PATH:
         raise ConfigError(f"{path} is {size} bytes; a socket path has at most {MAX_SOCKET_PATH}")
     return path
+
+
+def check_control_group(name: str, *, check_machine: bool = True) -> str:
+    """``name``, a group of this machine (by name or number) to share the control socket with.
+
+    ``check_machine=False`` checks only that it is not empty (the group is
+    the other host's).
+    """
+    if not name:
+        raise ConfigError("the group name is empty")
+    if check_machine:
+        try:
+            grp.getgrgid(int(name)) if name.isdigit() else grp.getgrnam(name)
+        except (KeyError, OverflowError):
+            raise ConfigError(f"no such group: {name!r}") from None
+    return name
 
 
 def detect_format(path: str, data: bytes) -> str:
@@ -491,6 +517,8 @@ def _summary(request: _Request, loaded: _Loaded) -> str:
 def _describe_process(settings: DaemonSettings) -> str:
     flags = [name for name in ("debug", "daemonize") if getattr(settings, name)]
     socket = settings.control_socket or NO_CONTROL_SOCKET
+    if settings.control_socket and settings.control_group:
+        socket += f" (mode 0660, group {settings.control_group})"
     return "; ".join([f"process: facility {settings.facility}", f"control socket {socket}", *flags])
 
 
@@ -694,8 +722,8 @@ def _settings_from_toml(
     if refused:
         raise UsageError(
             f"{', '.join(dict.fromkeys(refused))}: cannot be used with {toml.label}; "
-            "set per-host options in the file (only --facility, --debug, --daemonize "
-            "and --control-socket may be given with it)"
+            "set per-host options in the file (only --facility, --debug, --daemonize, "
+            "--control-socket and --control-group may be given with it)"
         )
     from pycarp import tomlconfig  # imported here: it uses this module's checks
 
@@ -703,7 +731,7 @@ def _settings_from_toml(
     settings = tomlconfig.parse_toml(
         toml.data, name=toml.path, base_dir=base_dir, check_machine=check_machine
     )
-    return _with_process_options(settings, _last_of_each(given))
+    return _with_process_options(settings, _last_of_each(given), check_machine=check_machine)
 
 
 def _settings_from_options(
@@ -717,7 +745,10 @@ def _settings_from_options(
     vhost = _make_vhost(chosen, read_files=check_machine)
     if check_machine:
         vhost = _check_machine(vhost, chosen)
-    return _with_process_options(DaemonSettings(vhosts=(vhost,)), chosen)
+    # one process per VIP, as with ucarp: each needs a socket of its own
+    socket = default_control_socket(vhost.interface, vhost.vhid)
+    settings = DaemonSettings(vhosts=(vhost,), control_socket=socket)
+    return _with_process_options(settings, chosen, check_machine=check_machine)
 
 
 def _scan_options_file(file: _ConfigFile) -> list[_Given]:
@@ -744,15 +775,21 @@ def _last_of_each(given: Sequence[_Given]) -> dict[str, _Given]:
     return chosen
 
 
-def _with_process_options(settings: DaemonSettings, chosen: dict[str, _Given]) -> DaemonSettings:
+def _with_process_options(
+    settings: DaemonSettings, chosen: dict[str, _Given], *, check_machine: bool
+) -> DaemonSettings:
     """``settings`` with the process options given on the command line (or options file)."""
     facility, socket = chosen.get("facility"), chosen.get("control-socket")
+    group = chosen.get("control-group")
     return replace(
         settings,
         facility=settings.facility if facility is None else _facility(facility),
         debug=settings.debug or "debug" in chosen,
         daemonize=settings.daemonize or "daemonize" in chosen,
         control_socket=settings.control_socket if socket is None else _control_socket(socket),
+        control_group=settings.control_group
+        if group is None
+        else _control_group(group, check_machine=check_machine),
     )
 
 
@@ -900,6 +937,13 @@ def _control_socket(given: _Given) -> str | None:
         raise given.fail(str(exc)) from None
 
 
+def _control_group(given: _Given, *, check_machine: bool) -> str:
+    try:
+        return check_control_group(given.value, check_machine=check_machine)
+    except ConfigError as exc:
+        raise given.fail(str(exc)) from None
+
+
 def _check_machine(vhost: VirtualHostConfig, chosen: dict[str, _Given]) -> VirtualHostConfig:
     """Check what the protocol cannot: the interface and the scripts on this host."""
     if not interface_exists(vhost.interface):
@@ -935,8 +979,8 @@ def usage() -> str:
         "or -v5; numbers may be hex (0x1f) or, as in ucarp, octal (017). With",
         "--config, the file's options come first and the command line overrides them.",
         "A --config file in TOML (*.toml, or not starting with an option) describes",
-        "several virtual hosts; only --facility, --debug, --daemonize and",
-        "--control-socket may go with it. See docs/config.md.",
+        "several virtual hosts; only --facility, --debug, --daemonize, --control-socket",
+        "and --control-group may go with it. See docs/config.md.",
         f"{PROG} check-config FILE [options] is {PROG} --check-config FILE [options].",
         "",
         "Sample usage:",

@@ -1,8 +1,10 @@
-"""`pycarp status`, `pycarp stepdown`, `pycarp reload`: ask the running daemon.
+"""`pycarp status`, `pycarp stepdown`, `pycarp reload`: ask the running daemons.
 
-They talk to the daemon's control socket (pycarp.runtime.control) and exit
-0 when it did what was asked, 1 when it said no or could not be reached, 2
-for a bad command line. Errors are one line on stderr.
+They talk to the daemons' control sockets (pycarp.runtime.control): the one
+given with --control-socket, or else every daemon in the run directory of
+this network namespace (pycarp.instances), picking by vhid where one is
+needed. They exit 0 when it was done, 1 when a daemon said no or none could
+be reached, 2 for a bad command line. Errors are one line on stderr.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from pycarp.settings import DEFAULT_CONTROL_SOCKET
+from pycarp.control_request import TIMEOUT, ControlError, request
+from pycarp.instances import Instance, query, socket_paths, survey
+from pycarp.platform.rundir import run_directory
 
 __all__ = [
     "ControlError",
@@ -32,94 +34,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-TIMEOUT = 5.0  # seconds for status and stepdown
 RELOAD_TIMEOUT = 30.0  # a reload may open interfaces and run scripts
-MAX_ANSWER = 16 * 1024 * 1024  # bytes; an answer longer than this is not pycarp's
-
-
-class ControlError(Exception):
-    """The daemon could not be asked; the message is the whole error line."""
-
-
-# --- the request -----------------------------------------------------------------
-
-
-def request(path: str, payload: dict[str, Any], timeout: float = TIMEOUT) -> dict[str, Any]:
-    """Send one request to the daemon at ``path``; its answer, ``ok`` true or not.
-
-    Raises ControlError, with a message for the user, when there is no
-    answer: no daemon, no permission, no reply within ``timeout`` seconds.
-    """
-    deadline = time.monotonic() + timeout
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        _connect(sock, path, timeout)
-        try:
-            sock.sendall(json.dumps(payload).encode() + b"\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the daemon hung up at once; it may have said why: read it
-        except TimeoutError:
-            raise _timed_out(path, timeout) from None
-        except OSError as exc:
-            raise ControlError(f"cannot talk to pycarp on {path}: {_why(exc)}") from None
-        line = _read_line(sock, path, timeout, deadline)
-    try:
-        answer = json.loads(line)
-    except ValueError:
-        answer = None
-    if not isinstance(answer, dict):
-        raise ControlError(f"unexpected answer on control socket {path} (is it pycarp's?)")
-    return answer
-
-
-def _connect(sock: socket.socket, path: str, timeout: float) -> None:
-    try:
-        sock.connect(path)
-    except (FileNotFoundError, ConnectionRefusedError):
-        # missing, or left behind by a daemon that died: nobody to ask either way
-        raise ControlError(
-            f"no pycarp is running with control socket {path} "
-            "(is the daemon started? --control-socket?)"
-        ) from None
-    except PermissionError:
-        raise ControlError(
-            f"permission denied on control socket {path} (run as root, like the daemon)"
-        ) from None
-    except TimeoutError:
-        raise _timed_out(path, timeout) from None
-    except OSError as exc:
-        raise ControlError(f"cannot connect to control socket {path}: {_why(exc)}") from None
-
-
-def _read_line(sock: socket.socket, path: str, timeout: float, deadline: float) -> bytes:
-    received = bytearray()
-    while b"\n" not in received:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise _timed_out(path, timeout)
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(65536)
-        except TimeoutError:
-            raise _timed_out(path, timeout) from None
-        except OSError as exc:
-            raise ControlError(f"cannot talk to pycarp on {path}: {_why(exc)}") from None
-        if not chunk:
-            if received:
-                break  # an answer without its newline is still an answer
-            raise ControlError(f"pycarp closed control socket {path} without answering")
-        received += chunk
-        if len(received) > MAX_ANSWER:
-            raise ControlError(f"unexpected answer on control socket {path} (too long)")
-    return bytes(received.split(b"\n", 1)[0])
-
-
-def _timed_out(path: str, timeout: float) -> ControlError:
-    return ControlError(f"pycarp did not answer on control socket {path} within {timeout:g} s")
-
-
-def _why(exc: OSError) -> str:
-    return exc.strerror or str(exc)
 
 
 # --- subcommands -----------------------------------------------------------------
@@ -127,8 +42,10 @@ def _why(exc: OSError) -> str:
 
 def status_main(argv: Sequence[str]) -> int:
     """``pycarp status [--json] [--control-socket PATH]``."""
-    parser = _parser("status", "Show the state of each virtual host of the running daemon.")
-    parser.add_argument("--json", action="store_true", help="print the daemon's JSON, indented")
+    parser = _parser("status", "Show the state of each virtual host of the running daemons.")
+    parser.add_argument(
+        "--json", action="store_true", help="print a JSON list, one object per daemon, indented"
+    )
     return _run(parser, argv, _status)
 
 
@@ -136,37 +53,80 @@ def stepdown_main(argv: Sequence[str]) -> int:
     """``pycarp stepdown [VHID] [--control-socket PATH]``."""
     parser = _parser("stepdown", "Make MASTER virtual hosts step down to BACKUP (as SIGUSR2).")
     parser.add_argument(
-        "vhid", nargs="?", type=_vhid, metavar="VHID", help="only this vhid (default: all)"
+        "vhid",
+        nargs="?",
+        type=_vhid,
+        metavar="VHID",
+        help="only this vhid, on every daemon that runs it (default: all, of the one daemon)",
     )
     return _run(parser, argv, _stepdown)
 
 
 def reload_main(argv: Sequence[str]) -> int:
-    """``pycarp reload [--control-socket PATH]``."""
-    parser = _parser("reload", "Make the running daemon re-read its configuration.")
+    """``pycarp reload [VHID] [--control-socket PATH]``."""
+    parser = _parser("reload", "Make a running daemon re-read its configuration.")
+    parser.add_argument(
+        "vhid",
+        nargs="?",
+        type=_vhid,
+        metavar="VHID",
+        help="reload the daemon that runs this vhid (needed when several run)",
+    )
     return _run(parser, argv, _reload)
 
 
 def _status(args: argparse.Namespace) -> str:
-    answer = _ask(args.control_socket, {"command": "status"})
-    hosts = answer.get("hosts")
-    if not isinstance(hosts, list) or not all(isinstance(h, dict) for h in hosts):
-        raise ControlError(f"unexpected answer on control socket {args.control_socket}")
-    return json.dumps(hosts, indent=2) if args.json else render_table(hosts)
+    if args.control_socket is not None:
+        found = [query(args.control_socket, TIMEOUT)]
+    else:
+        found = _all_daemons()
+    if args.json:
+        return json.dumps([instance.to_json() for instance in found], indent=2)
+    return render_table(found)
 
 
 def _stepdown(args: argparse.Namespace) -> str:
-    answer = _ask(args.control_socket, {"command": "stepdown", "vhid": args.vhid})
-    hosts = answer.get("stepped_down") or []
-    if not hosts:
+    if args.control_socket is not None:
+        targets = [args.control_socket]
+    elif args.vhid is not None:
+        targets = [i.socket for i in _running(_all_daemons(), args.vhid)]
+    else:
+        targets = [_only_daemon("stepdown").socket]
+    stepped: list[str] = []
+    failures: list[str] = []
+    for path in targets:
+        try:
+            answer = _ask(path, {"command": "stepdown", "vhid": args.vhid})
+        except ControlError as exc:
+            failures.append(str(exc) if len(targets) == 1 else f"{path}: {exc}")
+            continue
+        stepped += (str(host) for host in answer.get("stepped_down") or [])
+    lines = [f"{host}: stepped down to BACKUP" for host in stepped]
+    if failures:
+        if lines:
+            print("\n".join(lines), flush=True)  # what did happen, before the error
+        raise ControlError("; ".join(failures))
+    if not lines:
         which = "no virtual host" if args.vhid is None else f"no virtual host with vhid {args.vhid}"
         return f"nothing to do: {which} was MASTER"
-    return "\n".join(f"{host}: stepped down to BACKUP" for host in hosts)
+    return "\n".join(lines)
 
 
 def _reload(args: argparse.Namespace) -> str:
-    answer = _ask(args.control_socket, {"command": "reload"}, RELOAD_TIMEOUT)
-    return render_reload(answer)
+    if args.control_socket is not None:
+        path = args.control_socket
+    elif args.vhid is not None:
+        running = _running(_all_daemons(), args.vhid)
+        if len(running) > 1:
+            listed = ", ".join(i.socket for i in running)
+            raise ControlError(
+                f"vhid {args.vhid} is run by {len(running)} pycarp daemons ({listed}); "
+                "give --control-socket"
+            )
+        path = running[0].socket
+    else:
+        path = _only_daemon("reload").socket
+    return render_reload(_ask(path, {"command": "reload"}, RELOAD_TIMEOUT))
 
 
 def _ask(path: str, payload: dict[str, Any], timeout: float = TIMEOUT) -> dict[str, Any]:
@@ -174,6 +134,54 @@ def _ask(path: str, payload: dict[str, Any], timeout: float = TIMEOUT) -> dict[s
     if answer.get("ok") is not True:
         raise ControlError(str(answer.get("error") or "the daemon refused without a reason"))
     return answer
+
+
+# --- finding the daemons -----------------------------------------------------------
+
+
+def _all_daemons() -> list[Instance]:
+    """Every daemon in this namespace's run directory; ControlError if none answers.
+
+    The ones that cannot be reached are mentioned on stderr.
+    """
+    directory = run_directory()
+    found = survey(socket_paths(directory), TIMEOUT)
+    for message in found.unreachable.values():
+        print(f"pycarp: warning: {message}", file=sys.stderr)
+    if not found.found:
+        raise ControlError(
+            f"no pycarp is running here: no control socket in {directory} answered "
+            "(is the daemon started? --control-socket?)"
+        )
+    return found.found
+
+
+def _running(found: Sequence[Instance], vhid: int) -> list[Instance]:
+    """The daemons among ``found`` that run ``vhid``; ControlError if none does."""
+    running = [instance for instance in found if instance.runs(vhid)]
+    if not running:
+        listed = ", ".join(f"{i.socket} (vhid {_vhids(i)})" for i in found)
+        raise ControlError(f"no virtual host with vhid {vhid} in any pycarp here ({listed})")
+    return running
+
+
+def _only_daemon(command: str) -> Instance:
+    """The one daemon running here; ControlError naming them all if there are several."""
+    found = _all_daemons()
+    if len(found) > 1:
+        listed = ", ".join(i.socket for i in found)
+        raise ControlError(
+            f"{len(found)} pycarp daemons are running ({listed}): "
+            f"give a VHID (pycarp {command} VHID) or --control-socket"
+        )
+    return found[0]
+
+
+def _vhids(instance: Instance) -> str:
+    return ", ".join(str(vhid) for vhid in instance.vhids) or "none"
+
+
+# --- command line ------------------------------------------------------------------
 
 
 def _run(
@@ -208,8 +216,8 @@ def _parser(command: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--control-socket",
         metavar="PATH",
-        default=DEFAULT_CONTROL_SOCKET,
-        help=f"the daemon's control socket (default {DEFAULT_CONTROL_SOCKET})",
+        default=None,
+        help=f"the daemon's control socket (default: each *.sock in {run_directory()})",
     )
     return parser
 
@@ -226,24 +234,40 @@ def _vhid(text: str) -> int:
 
 # --- rendering -------------------------------------------------------------------
 
-COLUMNS = ("INTERFACE", "VHID", "STATE", "FOR", "REASON", "MASTER", "SENT/RECV", "DROPS")
+COLUMNS = (
+    *("INSTANCE", "INTERFACE", "VHID", "STATE", "FOR", "REASON", "MASTER", "SENT/RECV"),
+    "DROPS",
+)
+FAULT_INDENT = "  "
 
 
-def render_table(hosts: Sequence[dict[str, Any]]) -> str:
-    """The status table, one row per virtual host, columns aligned."""
+def render_table(instances: Sequence[Instance]) -> str:
+    """The status table: one row per virtual host of each daemon, columns aligned.
+
+    INSTANCE names the daemon by its socket (``eth0-101`` for
+    /run/pycarp/eth0-101.sock). A host with a fault gets a line of its own
+    under its row.
+    """
+    hosts = [(instance.name, host) for instance in instances for host in instance.hosts]
     if not hosts:
         return "no virtual hosts"
-    rows = [COLUMNS, *(_row(host) for host in hosts)]
+    rows = [COLUMNS, *(_row(name, host) for name, host in hosts)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = (
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in rows
-    )
-    return "\n".join(line.rstrip() for line in lines)
+    lines = [_line(COLUMNS, widths)]
+    for row, (_, host) in zip(rows[1:], hosts, strict=True):
+        lines.append(_line(row, widths))
+        if host.get("fault"):  # absent, null or empty: no fault
+            lines.append(f"{FAULT_INDENT}fault: {host['fault']}")
+    return "\n".join(lines)
 
 
-def _row(host: dict[str, Any]) -> tuple[str, ...]:
+def _line(row: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+
+
+def _row(name: str, host: dict[str, Any]) -> tuple[str, ...]:
     return (
+        name,
         _cell(host.get("interface")),
         _cell(host.get("vhid")),
         _cell(host.get("state")),

@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import importlib.util
 import itertools
-import json
 import os
 import re
 import secrets
@@ -28,7 +27,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,9 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-import pycarp
 from pycarp.control_client import ControlError, request
-from pycarp.lab.manifest import ManifestError
+from pycarp.lab.manifest import ManifestError, parse_manifest
 from pycarp.lab.netns import LabError
 from pycarp.lab.timeline import Outage, Timeline, plot
 from pycarp.lab.zones import Client as LabClient
@@ -59,13 +56,18 @@ TAKEOVER_TIMEOUT = 10.0
 OUTAGE_LIMIT_MS = 6000.0  # about 3 s is expected after a crash; twice that fails
 GRACEFUL_LIMIT_MS = 1000.0  # a hand-over costs the client a probe or two
 
-# The reference manifests, used when the repository's shared/scenario is not
-# next to this checkout (an installed pycarp); same network content.
+# The reference scenario's vmadm manifests (examples/smartos/zoneA.json and
+# zoneB.json), built in so that an installed pycarp needs no files;
+# tests/test_demo_manifests.py keeps the two copies equal.
 EMBEDDED_MANIFESTS: dict[str, dict[str, object]] = {
     alias: {
         "alias": alias,
         "hostname": alias,
         "brand": "joyent",
+        "dns_domain": "example.com",
+        "dataset_uuid": "d34c301e-10c3-11e4-9b79-5f67ca448df0",
+        "resolvers": ["198.51.100.9", "198.51.100.10"],
+        "max_physical_memory": 4096,
         "nics": [
             {
                 "nic_tag": "admin",
@@ -126,14 +128,6 @@ def probe_results(ping_output: str) -> tuple[int, list[float]]:
 def longest_silence_ms(stamps: list[float]) -> float:
     """The longest time between two consecutive replies, in ms."""
     return max((b - a for a, b in itertools.pairwise(stamps)), default=float("inf")) * 1000.0
-
-
-# --- the scenario ------------------------------------------------------------------
-
-
-def scenario_dir() -> Path:
-    """shared/scenario next to this checkout (src/pycarp/demo.py -> repo/..)."""
-    return Path(pycarp.__file__).resolve().parents[2].parent / "shared" / "scenario"
 
 
 # --- the client's prober (runs inside the client's namespace) -----------------------
@@ -422,21 +416,16 @@ def scenario(
         )
 
 
-def lab_up(workdir: Path, name: str) -> tuple[ZoneLab, str]:
-    """The zone lab from the reference manifests (or their embedded copy)."""
-    folder = scenario_dir()
-    files = [folder / f"{alias}.json" for alias in EMBEDDED_MANIFESTS]
-    source = str(folder)
-    if not all(f.is_file() for f in files):
-        source = "the embedded copy of the reference manifests"
-        files = []
-        for alias, manifest in EMBEDDED_MANIFESTS.items():
-            files.append(workdir / f"{alias}.json")
-            files[-1].write_text(json.dumps(manifest))
-    return ZoneLab.up(files, name=name), source
+def lab_up(name: str) -> ZoneLab:
+    """The zone lab from the built-in reference manifests."""
+    manifests = [
+        parse_manifest(manifest, f"built-in {alias}.json")
+        for alias, manifest in EMBEDDED_MANIFESTS.items()
+    ]
+    return ZoneLab.up(manifests, name=name)
 
 
-def run_demo(say: Callable[[str], None], workdir: Path, plot_path: Path | None) -> None:
+def run_demo(say: Callable[[str], None], plot_path: Path | None) -> None:
     tl = Timeline()
     lab: ZoneLab | None = None
     sampler: Sampler | None = None
@@ -444,10 +433,10 @@ def run_demo(say: Callable[[str], None], workdir: Path, plot_path: Path | None) 
     results = Results()
     name = f"demo{secrets.token_hex(3)}"  # several demos may run at once
     try:
-        lab, source = lab_up(workdir, name)
+        lab = lab_up(name)
         zones = [ZoneRunner(lab, alias) for alias in lab.zones]
         spaces = [lab.bridge_netns, *(z.netns for z in lab.zones.values()), lab.client.netns]
-        say(f"zones from {source}")
+        say("zones from the built-in reference manifests (examples/smartos in the repository)")
         say(f"lab up: namespaces {' '.join(spaces)}")
         say(
             f"VIP {VIP} (vhid {VHID}); "
@@ -519,9 +508,8 @@ def main(argv: list[str]) -> int:
     say = Progress().say
     handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     signal.signal(signal.SIGTERM, _on_sigterm)
-    workdir = Path(tempfile.mkdtemp(prefix="pycarp-demo-"))
     try:
-        run_demo(say, workdir, args.plot)
+        run_demo(say, args.plot)
     except KeyboardInterrupt:
         say("interrupted; everything was cleaned up")
         return 128 + signal.SIGINT
@@ -534,7 +522,6 @@ def main(argv: list[str]) -> int:
     finally:
         for signum, handler in zip((signal.SIGINT, signal.SIGTERM), handlers, strict=True):
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-        shutil.rmtree(workdir, ignore_errors=True)
     say("demo passed: takeover after a crash, no preemption, graceful hand-over")
     return 0
 

@@ -1,7 +1,9 @@
 """``pycarp render``: service definitions and up/down scripts for deployment.
 
-``render smf`` prints an SMF manifest (illumos, SmartOS), ``render systemd``
-a systemd unit, ``render scripts`` ucarp-style up/down scripts. What they
+``render smf`` prints an SMF manifest (illumos, SmartOS) with one instance
+per config file, ``render systemd`` a systemd unit (``--template``: the
+template unit pycarp@.service, one instance per config file),
+``render scripts`` ucarp-style up/down scripts. What they
 print is built here from small string templates, so that a test can check
 every directive; nothing is read from the machine except the path of the
 pycarp program (``--pycarp`` overrides it, for rendering for another host).
@@ -20,10 +22,14 @@ from pathlib import Path
 from typing import NoReturn
 from xml.sax.saxutils import quoteattr
 
+from pycarp.platform.rundir import ILLUMOS_RUN_DIR, LINUX_RUN_DIR
+from pycarp.settings import SOCKET_SUFFIX, TOML_SOCKET_NAME
+
 __all__ = [
     "DEFAULT_FMRI",
     "DEFAULT_SMF_CONFIG",
     "DEFAULT_SYSTEMD_CONFIG",
+    "DEFAULT_TEMPLATE_CONFIG",
     "SCRIPT_NAMES",
     "SMF_PRIVILEGES",
     "SmfInstance",
@@ -45,14 +51,21 @@ DEFAULT_SMF_USER = "root"
 # Raw sockets (CARP is IP protocol 112, gratuitous ARP) and plumbing addresses:
 # everything else root could do is dropped.
 SMF_PRIVILEGES = "basic,net_rawaccess,sys_ip_config"
-SMF_SOCKET_DIR = "/var/run/pycarp"  # /var/run is a tmpfs on illumos, like Linux's /run
+SMF_SOCKET_DIR = ILLUMOS_RUN_DIR  # where `pycarp status` looks for every instance
 # Graceful hand-over: the peer needs up to the master-down interval (~3 s)
 # plus the down script, which pycarp waits 30 s for; leave room beyond that.
 STOP_TIMEOUT = 60
 
 DEFAULT_SYSTEMD_CONFIG = "/etc/pycarp/pycarp.toml"
 DEFAULT_SYSTEMD_USER = "pycarp"
-SYSTEMD_SOCKET = "/run/pycarp/pycarp.sock"  # in RuntimeDirectory=pycarp
+# In RuntimeDirectory=pycarp, where `pycarp status` looks for every daemon.
+SYSTEMD_SOCKET = f"{LINUX_RUN_DIR}/{TOML_SOCKET_NAME}"
+# A template's instances: the socket named after the instance, given on both
+# ExecStart and ExecReload, so `systemctl reload pycarp@NAME` reaches that one.
+TEMPLATE_SOCKET = f"{LINUX_RUN_DIR}/%i{SOCKET_SUFFIX}"
+# .conf, not .toml: --config reads either form from it (by content), so one
+# template serves TOML files and ucarp options files alike.
+DEFAULT_TEMPLATE_CONFIG = "/etc/pycarp/%i.conf"
 WATCHDOG_SEC = 10
 
 SCRIPT_NAMES = ("vip-up.sh", "vip-down.sh")
@@ -93,7 +106,7 @@ class SmfInstance:
 
     @property
     def control_socket(self) -> str:
-        return f"{SMF_SOCKET_DIR}/{self.name}.sock"
+        return f"{SMF_SOCKET_DIR}/{self.name}{SOCKET_SUFFIX}"
 
 
 def render_smf(
@@ -139,6 +152,10 @@ def render_smf(
         "    <property_group name='startd' type='framework'>",
         "      <propval name='duration' type='astring' value='child'/>",
         "    </property_group>",
+    ]
+    lines += [
+        "    <!-- One instance per config file, each with its own control socket in",
+        f"         {SMF_SOCKET_DIR}, where `pycarp status` finds them all. -->",
     ]
     for instance in instances:
         lines += [
@@ -194,14 +211,30 @@ def _unique(instances: Sequence[SmfInstance], field: str, what: str) -> None:
 # --- systemd -------------------------------------------------------------------
 
 
-def render_systemd(*, config: str, program: str, user: str = DEFAULT_SYSTEMD_USER) -> str:
-    """A systemd unit running pycarp as ``user`` with only CAP_NET_RAW and CAP_NET_ADMIN."""
+def render_systemd(
+    *, config: str, program: str, user: str = DEFAULT_SYSTEMD_USER, template: bool = False
+) -> str:
+    """A systemd unit running pycarp as ``user`` with only CAP_NET_RAW and CAP_NET_ADMIN.
+
+    With ``template``, the template unit pycarp@.service: ``config`` holds
+    ``%i``, the instance name, and so does the control socket.
+    """
     caps = "CAP_NET_RAW CAP_NET_ADMIN"
+    if template:
+        socket, name = TEMPLATE_SOCKET, "pycarp@.service"
+        install = [
+            f"# Install: /etc/systemd/system/{name}, then systemctl daemon-reload and",
+            f"# systemctl enable --now pycarp@NAME for each {config.replace('%i', 'NAME')}.",
+        ]
+    else:
+        socket, name = SYSTEMD_SOCKET, "pycarp.service"
+        config = config.replace("%", "%%")  # a literal % would be a systemd specifier
+        install = [f"# Install: /etc/systemd/system/{name}, then systemctl daemon-reload."]
     lines = [
-        "# Rendered by 'pycarp render systemd'.",
-        "# Install: /etc/systemd/system/pycarp.service, then systemctl daemon-reload.",
+        f"# Rendered by 'pycarp render systemd{' --template' if template else ''}'.",
+        *install,
         "[Unit]",
-        "Description=pycarp CARP virtual IP daemon",
+        "Description=pycarp CARP virtual IP daemon" + (" (%i)" if template else ""),
         "Documentation=man:ucarp(8)",
         "Wants=network-online.target",
         "After=network-online.target",
@@ -210,8 +243,8 @@ def render_systemd(*, config: str, program: str, user: str = DEFAULT_SYSTEMD_USE
         "# pycarp says READY=1 once its sockets are open, and pings the watchdog.",
         "Type=notify",
         "NotifyAccess=main",
-        f"ExecStart={program} --config {_quote(config)} --control-socket {SYSTEMD_SOCKET}",
-        f"ExecReload={program} reload --control-socket {SYSTEMD_SOCKET}",
+        f"ExecStart={program} --config {_quote(config)} --control-socket {socket}",
+        f"ExecReload={program} reload --control-socket {socket}",
         "# SIGTERM is a graceful hand-over: the peer takes the VIP within the",
         "# master-down interval (~3 s); the down script may take up to 30 s more.",
         "KillSignal=SIGTERM",
@@ -225,9 +258,12 @@ def render_systemd(*, config: str, program: str, user: str = DEFAULT_SYSTEMD_USE
         f"AmbientCapabilities={caps}",
         f"CapabilityBoundingSet={caps}",
         "NoNewPrivileges=yes",
-        "# The control socket's directory, /run/pycarp, owned by the user above.",
+        "# The control sockets' directory, /run/pycarp, owned by the user above. Kept",
+        "# when the unit stops: other pycarp units have their sockets there too. Open",
+        "# to all: each socket's own mode (0600, or 0660 with control_group) protects it.",
         "RuntimeDirectory=pycarp",
-        "RuntimeDirectoryMode=0750",
+        "RuntimeDirectoryMode=0755",
+        "RuntimeDirectoryPreserve=yes",
         "ProtectSystem=strict",
         "ProtectHome=yes",
         "PrivateTmp=yes",
@@ -257,7 +293,7 @@ def render_systemd(*, config: str, program: str, user: str = DEFAULT_SYSTEMD_USE
 
 def _quote(path: str) -> str:
     """A path as one word of a systemd command line."""
-    if re.fullmatch(r"[A-Za-z0-9_./:+@=-]+", path):
+    if re.fullmatch(r"[A-Za-z0-9_./:+@=%-]+", path):
         return path
     escaped = path.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
@@ -416,9 +452,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     systemd.add_argument(
         "--config",
-        default=DEFAULT_SYSTEMD_CONFIG,
         metavar="FILE",
-        help=f"config file (default {DEFAULT_SYSTEMD_CONFIG})",
+        help=f"config file (default {DEFAULT_SYSTEMD_CONFIG}; with --template "
+        f"{DEFAULT_TEMPLATE_CONFIG}, where %%i is the instance name)",
+    )
+    systemd.add_argument(
+        "--template",
+        action="store_true",
+        help="the template unit pycarp@.service: one instance per config file",
     )
     systemd.add_argument(
         "--user",
@@ -462,8 +503,16 @@ def _smf(args: argparse.Namespace) -> str:
 
 
 def _systemd(args: argparse.Namespace) -> str:
-    config = os.path.abspath(args.config)  # systemd wants absolute paths
-    return render_systemd(config=config, program=_program(args), user=_user(args.user))
+    default = DEFAULT_TEMPLATE_CONFIG if args.template else DEFAULT_SYSTEMD_CONFIG
+    config = os.path.abspath(args.config or default)  # systemd wants absolute paths
+    if args.template and "%i" not in config:
+        raise RenderError(
+            f"--config: {config!r} has no %i: with --template each instance needs its own "
+            f"file, such as {DEFAULT_TEMPLATE_CONFIG}"
+        )
+    return render_systemd(
+        config=config, program=_program(args), user=_user(args.user), template=args.template
+    )
 
 
 def _scripts(args: argparse.Namespace) -> str:

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from pycarp.core.config import VirtualHostConfig
+from pycarp.platform.rundir import run_directory
 
-DEFAULT_CONTROL_SOCKET = "/run/pycarp/pycarp.sock"
+SOCKET_SUFFIX = ".sock"
+TOML_SOCKET_NAME = "pycarp.sock"
+
+
+def default_control_socket(interface: str | None = None, vhid: int | None = None) -> str:
+    """The control socket a daemon gets when none is given.
+
+    ``<run dir>/<interface>-<vhid>.sock`` for a ucarp-style command line (one
+    virtual host: one process per VIP, as with ucarp, needs one socket each),
+    ``<run dir>/pycarp.sock`` for a TOML file (no interface and vhid given).
+    """
+    if interface is None or vhid is None:
+        name = TOML_SOCKET_NAME
+    else:
+        name = f"{interface}-{vhid}{SOCKET_SUFFIX}"
+    return os.path.join(run_directory(), name)
 
 
 @dataclass(frozen=True)
@@ -15,4 +32,6 @@ class DaemonSettings:
     facility: str = "daemon"  # syslog facility name, or "none" for stderr
     debug: bool = False
     daemonize: bool = False
-    control_socket: str | None = DEFAULT_CONTROL_SOCKET  # None: no control socket
+    # None: no control socket
+    control_socket: str | None = field(default_factory=default_control_socket)
+    control_group: str | None = None  # group allowed to use the control socket (mode 0660)

@@ -3,7 +3,7 @@
 The shape (docs/config.md has a complete example)::
 
     facility = "daemon"                 # process options first, before any table
-    control_socket = "/run/pycarp/pycarp.sock"
+    control_socket = "/run/pycarp/pycarp.sock"   # the default; "none": no socket
 
     [defaults]                          # any per-host key, shared by every [[vhost]]
     interface = "eth0"
@@ -37,7 +37,7 @@ from typing import Any
 from pycarp import cli
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
-from pycarp.settings import DaemonSettings
+from pycarp.settings import DaemonSettings, default_control_socket
 
 __all__ = ["FORMAT", "ConfigErrors", "load_toml", "parse_toml"]
 
@@ -50,6 +50,7 @@ _PROCESS_KEYS: dict[str, type] = {
     "debug": bool,
     "daemonize": bool,
     "control_socket": str,
+    "control_group": str,
 }
 _HOST_KEYS: dict[str, type] = {
     "interface": str,
@@ -334,6 +335,7 @@ class _Loader:
             vhosts=(),
             debug=values.get("debug", False),
             daemonize=values.get("daemonize", False),
+            control_socket=default_control_socket(),  # <run dir>/pycarp.sock
         )
         try:
             if "facility" in values:
@@ -346,6 +348,14 @@ class _Loader:
                 settings = replace(settings, control_socket=socket)
         except ConfigError as exc:
             self.problem("", f"control_socket: {exc}")
+        try:
+            if "control_group" in values:
+                group = cli.check_control_group(
+                    values["control_group"], check_machine=self.check_machine
+                )
+                settings = replace(settings, control_group=group)
+        except ConfigError as exc:
+            self.problem("", f"control_group: {exc}")
         return settings
 
     # the tables

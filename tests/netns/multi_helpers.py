@@ -2,9 +2,11 @@
 
 A `Daemon` is one pycarp process in one lab host, started with a TOML file
 written into its own work directory (several `[[vhost]]`s, built-in
-plumbing, no scripts), logging to stderr into ``daemon.log``
-and listening on its own control socket (the lab's namespaces share the
-filesystem, so every daemon needs a path of its own).
+plumbing, no scripts), logging to stderr into ``daemon.log``, with the
+default control socket an operator gets (no control_socket key): the run
+directory of its namespace, so daemons in different lab hosts never clash
+although the namespaces share the filesystem. `pycarp status`, `stepdown`
+and `reload` run inside the host's namespace, without --control-socket.
 
 A `Probe` is `ping` in the client's namespace, about every 10 ms, with a bounded
 count; its output is parsed afterwards into what the client lost.
@@ -29,6 +31,7 @@ from typing import Any, TypeVar
 
 from pycarp.control_client import ControlError, request
 from pycarp.lab import Host
+from tests.netns.peers import control_socket_of
 
 PASSWORD = "multi"
 POLL = 0.05  # seconds between two looks at whatever a wait is waiting for
@@ -59,15 +62,9 @@ def holds(condition: Callable[[], bool], duration: float, interval: float = 0.1)
     return condition()
 
 
-def pycarp_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """`pycarp <args>` from the root namespace (the control socket is a file path)."""
-    return subprocess.run(
-        [sys.executable, "-m", "pycarp", *args],
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-        check=False,
-    )
+def pycarp_cli(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
+    """`pycarp <args>` inside the host's namespace, as an operator on that host runs it."""
+    return host.run(sys.executable, "-m", "pycarp", *args, check=False, timeout=CLI_TIMEOUT)
 
 
 def neighbour_mac(client: Host, ip: str) -> str | None:
@@ -99,12 +96,9 @@ def _toml_string(value: str) -> str:
     return json.dumps(value)  # a JSON string of printable ASCII is a TOML basic string
 
 
-def toml_config(
-    host: Host, vhosts: Sequence[VHost], *, control_socket: Path, password: str = PASSWORD
-) -> str:
+def toml_config(host: Host, vhosts: Sequence[VHost], *, password: str = PASSWORD) -> str:
     lines = [
         'facility = "none"  # stderr, captured in daemon.log',
-        f"control_socket = {_toml_string(str(control_socket))}",
         "",
         "[defaults]",
         f"interface = {_toml_string(host.ifname)}",
@@ -141,7 +135,8 @@ class Daemon:
 
     @property
     def control_socket(self) -> Path:
-        return self.workdir / "control.sock"
+        """The default of a TOML file: <run dir of the host's namespace>/pycarp.sock."""
+        return control_socket_of(self.host)
 
     @property
     def daemon_log(self) -> Path:
@@ -150,9 +145,7 @@ class Daemon:
     def write_config(self, vhosts: Sequence[VHost] | None = None) -> None:
         if vhosts is not None:
             self.vhosts = list(vhosts)
-        text = toml_config(
-            self.host, self.vhosts, control_socket=self.control_socket, password=self.password
-        )
+        text = toml_config(self.host, self.vhosts, password=self.password)
         # Written then renamed: a reload never reads half a file.
         tmp = self.config_path.with_suffix(".tmp")
         tmp.write_text(text)
@@ -188,10 +181,13 @@ class Daemon:
         return {h["vhid"]: h for h in hosts}
 
     def status_cli(self) -> list[dict[str, Any]]:
-        """`pycarp status --json`, the documented interface for scripts."""
-        done = pycarp_cli("status", "--json", "--control-socket", str(self.control_socket))
+        """This daemon's hosts from `pycarp status --json`, the documented interface for scripts."""
+        done = pycarp_cli(self.host, "status", "--json")
         assert done.returncode == 0, f"{done.stderr}\n{self.describe()}"
-        hosts = json.loads(done.stdout)
+        daemons = json.loads(done.stdout)
+        ours = [d for d in daemons if d["socket"] == str(self.control_socket)]
+        assert len(ours) == 1 and ours[0]["pid"] == self.pid, (daemons, self.describe())
+        hosts = ours[0]["hosts"]
         assert isinstance(hosts, list)
         return hosts
 
@@ -229,10 +225,10 @@ class Daemon:
 
     def stepdown(self, vhid: int | None = None) -> subprocess.CompletedProcess[str]:
         args = [] if vhid is None else [str(vhid)]
-        return pycarp_cli("stepdown", *args, "--control-socket", str(self.control_socket))
+        return pycarp_cli(self.host, "stepdown", *args)
 
     def reload(self) -> subprocess.CompletedProcess[str]:
-        return pycarp_cli("reload", "--control-socket", str(self.control_socket))
+        return pycarp_cli(self.host, "reload")
 
     # -- the process --------------------------------------------------------
 
@@ -259,6 +255,10 @@ class Daemon:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
 
     def log(self) -> str:
         try:

@@ -5,6 +5,9 @@ scripts plumb or unplumb the VIP (so a client can reach the master) and then
 append one line per call to ``scripts.log``: that file is the peer's state
 history as its scripts saw it, which is exactly what ucarp users observe.
 The daemon's own output (stdout and stderr) goes to ``daemon.log``.
+
+pycarp peers are started exactly as ucarp ones, without --control-socket:
+each gets the default an operator gets, <run dir of its namespace>/eth0-<vhid>.sock.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 from pycarp.lab import Host
+from pycarp.settings import default_control_socket
 
 Impl = Literal["ucarp", "pycarp"]
 
@@ -59,6 +63,7 @@ class Peer:
     workdir: Path
     proc: subprocess.Popen[bytes]
     argv: tuple[str, ...]
+    vhid: int = 0
     _owns_workdir: bool = field(default=False, repr=False)
 
     @property
@@ -67,8 +72,8 @@ class Peer:
 
     @property
     def control_socket(self) -> Path:
-        """pycarp's control socket (one per peer: the namespaces share the filesystem)."""
-        return self.workdir / "control.sock"
+        """pycarp's default control socket, as computed in the peer's namespace."""
+        return control_socket_of(self.host, self.vhid)
 
     @property
     def daemon_log(self) -> Path:
@@ -184,11 +189,18 @@ class Peer:
             return None
 
 
+def control_socket_of(host: Host, vhid: int | None = None) -> Path:
+    """The default control socket of a pycarp in ``host`` (no vhid: a TOML file's)."""
+    with host.enter():  # the run directory depends on the namespace
+        if vhid is None:
+            return Path(default_control_socket())
+        return Path(default_control_socket(host.ifname, vhid))
+
+
 def daemon_argv(
     impl: Impl,
     host: Host,
     *,
-    control_socket: Path,
     vhid: int,
     password: str,
     vip: str,
@@ -231,7 +243,7 @@ def daemon_argv(
         # ucarp printf()s its log to stdout, block-buffered into a file and
         # lost on _exit(): force line buffering.
         return [_which("stdbuf"), "-oL", "-eL", _which("ucarp"), *opts]
-    return [sys.executable, "-m", "pycarp", *opts, f"--control-socket={control_socket}"]
+    return [sys.executable, "-m", "pycarp", *opts]
 
 
 def start_peer(
@@ -262,7 +274,6 @@ def start_peer(
     argv = daemon_argv(
         impl,
         host,
-        control_socket=workdir / "control.sock",
         vhid=vhid,
         password=password,
         vip=vip,
@@ -279,4 +290,4 @@ def start_peer(
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with open(workdir / "daemon.log", "ab") as out:
         proc = host.spawn(*argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-    return Peer(host, impl, vip, workdir, proc, tuple(argv), _owns_workdir=owns)
+    return Peer(host, impl, vip, workdir, proc, tuple(argv), vhid, _owns_workdir=owns)

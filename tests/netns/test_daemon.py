@@ -130,7 +130,6 @@ def test_daemonize_detaches_and_keeps_working(lab: Lab, tmp_path: Path) -> None:
         f"--upscript={up}",
         "--facility=none",
         "--daemonize",
-        f"--control-socket={tmp_path / 'control.sock'}",
     )
     assert launcher.wait(timeout=10) == 0  # the foreground process returns at once
     deadline = time.monotonic() + 8
@@ -153,8 +152,7 @@ def test_systemd_notifications(lab: Lab, tmp_path: Path) -> None:
         env = dict(os.environ, NOTIFY_SOCKET=str(notify), WATCHDOG_USEC="1000000")
         proc = host.spawn(
             sys.executable, "-m", "pycarp", "-i", "eth0", "-s", host.ip, "-v", str(VHID),
-            "-p", PASSWORD, "-a", VIP, "--facility=none",
-            f"--control-socket={tmp_path / 'control.sock'}", env=env,
+            "-p", PASSWORD, "-a", VIP, "--facility=none", env=env,
         )  # fmt: skip
         got: list[str] = []
         deadline = time.monotonic() + 10

@@ -19,7 +19,7 @@ from pycarp.optionsfile import split_options_text
 
 pytestmark = pytest.mark.netns
 
-SCENARIO = Path(__file__).parents[2].parent / "shared" / "scenario"
+SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "smartos"
 VIP = "198.51.100.200"
 SRCIP = {"zoneA": "198.51.100.201", "zoneB": "198.51.100.202"}
 

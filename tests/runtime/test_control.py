@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import grp
 import json
 import os
 import socket
@@ -296,6 +298,74 @@ async def test_close_removes_the_socket_file(path: str, handler: FakeHandler) ->
     await srv.close()
     assert not os.path.exists(path)
     await srv.close()  # twice is harmless
+
+
+def _a_group() -> grp.struct_group:
+    """A group the socket may be given to: a foreign one as root, else our own."""
+    if os.geteuid() == 0:
+        with contextlib.suppress(KeyError):
+            return grp.getgrnam("nogroup")
+    return grp.getgrgid(os.getgid())
+
+
+async def test_with_a_control_group_the_socket_is_0660_and_the_groups(
+    path: str, handler: FakeHandler
+) -> None:
+    group = _a_group()
+    srv = ControlServer(path, handler, group=group.gr_name)
+    await srv.start()
+    try:
+        info = os.stat(path)
+        assert (stat.S_IMODE(info.st_mode), info.st_gid) == (0o660, group.gr_gid)
+    finally:
+        await srv.close()
+    # a number works too
+    srv = ControlServer(path, handler, group=str(group.gr_gid))
+    await srv.start()
+    try:
+        assert os.stat(path).st_gid == group.gr_gid
+    finally:
+        await srv.close()
+
+
+async def test_an_unknown_control_group_is_a_clear_error(path: str, handler: FakeHandler) -> None:
+    with pytest.raises(ControlSocketError) as refused:
+        await ControlServer(path, handler, group="no-such-group-x").start()
+    assert str(refused.value) == "control group 'no-such-group-x': no such group"
+    assert not os.path.exists(path)
+
+
+async def test_a_group_the_daemon_may_not_give_is_a_clear_error(
+    path: str, handler: FakeHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "chown", refuse)  # what a non-member, non-root user gets
+    group = grp.getgrgid(os.getgid()).gr_name
+    with pytest.raises(ControlSocketError) as refused:
+        await ControlServer(path, handler, group=group).start()
+    assert str(refused.value) == (
+        f"cannot give control socket {path} to group {group}: Operation not permitted "
+        "(the daemon's user must be root or a member of the group)"
+    )
+    assert not os.path.exists(path)  # never left open, and never left behind
+
+
+async def test_a_directory_it_made_goes_at_close_when_empty(
+    path: str, handler: FakeHandler, tmp_path: Path
+) -> None:
+    srv = ControlServer(path, handler)
+    await srv.start()
+    await srv.close()
+    assert not os.path.exists(os.path.dirname(path))  # such as /run/pycarp/netns-<inode>
+    assert os.path.isdir(tmp_path / "run")
+    # one that was there before stays
+    os.makedirs(os.path.dirname(path))
+    srv = ControlServer(path, handler)
+    await srv.start()
+    await srv.close()
+    assert os.path.isdir(os.path.dirname(path))
 
 
 async def test_close_leaves_a_file_that_is_not_ours(path: str, handler: FakeHandler) -> None:

@@ -13,7 +13,7 @@ from pycarp.core import auth, packet
 from pycarp.core.actions import HostKey
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.node import Node
-from pycarp.platform.base import InterfaceInfo
+from pycarp.platform.base import AddressError, InterfaceInfo
 from pycarp.runtime.driver import Driver, Port
 from pycarp.runtime.scripts import SerialJobs
 
@@ -89,10 +89,15 @@ class RecordingJobs(SerialJobs):
 
 
 class FakeAddresses:
-    def __init__(self, log: list[str]) -> None:
+    def __init__(self, log: list[str], *, failing_adds: int = 0) -> None:
         self.log = log
+        self.failing_adds = failing_adds
 
     async def add(self, interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
+        if self.failing_adds:
+            self.failing_adds -= 1
+            self.log.append("add failed")
+            raise AddressError(f"{interface}: no such interface")
         self.log.append("add " + " ".join(f"{a}/{p}" for a, p in networks))
 
     async def remove(self, interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
@@ -249,3 +254,21 @@ async def test_virtual_mac_is_the_advertisements_source(receiver: FakeReceiver) 
     advert_frames = [f for f in sender.frames if f[12:14] == b"\x08\x00"]
     assert advert_frames and all(f[6:12] == bytes.fromhex("00005e000007") for f in advert_frames)
     assert all(f[6:12] == MAC for f in sender.arps())  # ARP keeps the NIC's MAC, as ucarp
+
+
+async def test_failed_plumbing_demotes_until_a_retry_succeeds(
+    receiver: FakeReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pycarp.core.state.PLUMB_RETRY_FIRST", 0.2)
+    log: list[str] = []
+    sender = FakeSender()
+    cfg = config(upscript=None, downscript=None)  # built-in plumbing only
+    node, _ = await run_driver(
+        cfg, receiver, sender, 0.9, addresses=FakeAddresses(log, failing_adds=2)
+    )
+    assert log == ["add failed", "add failed", f"add {VIP}/32"]  # retried after 0.2 s, then 0.4 s
+    host = node.hosts[HostKey("eth0", 7)]
+    assert host.state.value == "MASTER" and host.fault is None
+    skews = [(a.advbase, a.advskew) for _, _, a in sender.adverts()]
+    assert (255, 255) in skews  # demoted while the addresses were missing
+    assert skews[-1] == (0, 13)  # and advertising normally again once they were in place

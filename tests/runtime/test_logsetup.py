@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pycarp.runtime import logsetup
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """setup_logging configures the process's "pycarp" logger (handlers, level, no
+    propagation) and logging.raiseExceptions; put them back so that later tests
+    do not log into this test's closed streams or lose their caplog records."""
+    logger = logging.getLogger("pycarp")
+    handlers, level, propagate = logger.handlers[:], logger.level, logger.propagate
+    raise_exceptions = logging.raiseExceptions
+    yield
+    for handler in logger.handlers:
+        if handler not in handlers:
+            handler.close()
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate
+    logging.raiseExceptions = raise_exceptions
 
 
 def test_messages_go_to_syslog_with_the_facility(

@@ -62,6 +62,22 @@ class RunScript:
 
 
 @dataclass(frozen=True)
+class AddAddresses:
+    """Configure the virtual addresses (built-in plumbing); report with addresses_result()."""
+
+    key: HostKey
+    networks: tuple[tuple[IPv4Address, int], ...]  # (address, prefix length)
+
+
+@dataclass(frozen=True)
+class RemoveAddresses:
+    """Unconfigure the virtual addresses (built-in plumbing)."""
+
+    key: HostKey
+    networks: tuple[tuple[IPv4Address, int], ...]
+
+
+@dataclass(frozen=True)
 class StateChanged:
     key: HostKey
     old: State
@@ -85,4 +101,13 @@ class PacketDropped:
     detail: str
 
 
-Action = SendAdvertisement | SendGratuitousArp | RunScript | StateChanged | Notice | PacketDropped
+Action = (
+    SendAdvertisement
+    | SendGratuitousArp
+    | AddAddresses
+    | RemoveAddresses
+    | RunScript
+    | StateChanged
+    | Notice
+    | PacketDropped
+)

@@ -3,15 +3,21 @@
 Received datagrams are checked in ucarp's order (own source, TTL, version,
 vhid, group, checksum, digest), counted when dropped, and handed to the one
 virtual host they are for.
+
+Hosts are indexed by interface and vhid, and their deadlines kept in a heap,
+so that a packet or a timer costs the same with 255 hosts as with one. Change
+hosts only through the Node: it reschedules a host after every call.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address
 
-from pycarp.core import auth, packet
+from pycarp.core import packet
 from pycarp.core.actions import Action, HostKey, PacketDropped, State
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError, DropReason, PacketError
@@ -22,52 +28,66 @@ class Node:
     def __init__(self, configs: Iterable[VirtualHostConfig], *, counter: Callable[[], int]) -> None:
         """`counter` gives each virtual host its initial counter (the runtime's random source)."""
         self.hosts: dict[HostKey, VirtualHost] = {}
-        for config in configs:
-            host = VirtualHost(config, counter=counter())
-            if host.key in self.hosts:
-                raise ConfigError(f"vhid {config.vhid} is configured twice on {config.interface}")
-            self.hosts[host.key] = host
         self.drops: Counter[DropReason] = Counter()
-        self.host_drops: dict[HostKey, Counter[DropReason]] = {k: Counter() for k in self.hosts}
+        self.host_drops: dict[HostKey, Counter[DropReason]] = {}
         self._retired: dict[HostKey, VirtualHost] = {}
+        self._by_interface: dict[str, dict[int, VirtualHost]] = {}
+        self._own_sources: dict[str, set[IPv4Address]] = {}
+        self._heap: list[tuple[float, int, HostKey]] = []  # (deadline, tie-break, host)
+        self._due: dict[HostKey, float | None] = {}  # each host's deadline in the heap
+        self._order = itertools.count()
+        for config in configs:
+            self.insert(VirtualHost(config, counter=counter()))
 
     @property
     def interfaces(self) -> set[str]:
-        return {key.interface for key in self.hosts}
+        return set(self._by_interface)
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for h in self.hosts.values() if (d := h.next_deadline()) is not None]
-        return min(deadlines, default=None)
+        heap = self._heap
+        while heap:
+            deadline, _, key = heap[0]
+            if self._due.get(key) == deadline:
+                return deadline
+            heapq.heappop(heap)  # superseded by a later entry for the same host
+        return None
 
     def start(self, *, now: float, link_up: Callable[[str], bool] = lambda _: True) -> list[Action]:
         actions: list[Action] = []
         for host in self.hosts.values():
-            actions += host.start(now=now, link_up=link_up(host.key.interface))
+            actions += self._call(host, host.start(now=now, link_up=link_up(host.key.interface)))
         return actions
 
     def on_timer(self, *, now: float) -> list[Action]:
+        due: list[VirtualHost] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _, key = heapq.heappop(heap)
+            if self._due.get(key) == deadline:
+                self._due[key] = None
+                due.append(self.hosts[key])
         actions: list[Action] = []
-        for host in self.hosts.values():
-            actions += host.on_timer(now=now)
+        for host in due:
+            actions += self._call(host, host.on_timer(now=now))
         return actions
 
     def link_changed(self, interface: str, *, up: bool, now: float) -> list[Action]:
         actions: list[Action] = []
         for host in self._on(interface):
-            actions += host.link_changed(up=up, now=now)
+            actions += self._call(host, host.link_changed(up=up, now=now))
         return actions
 
     def force_backup(self, *, now: float, vhid: int | None = None) -> list[Action]:
         actions: list[Action] = []
         for host in self.hosts.values():
             if vhid is None or host.key.vhid == vhid:
-                actions += host.force_backup(now=now)
+                actions += self._call(host, host.force_backup(now=now))
         return actions
 
     def shutdown(self, *, now: float, graceful: bool = True) -> list[Action]:
         actions: list[Action] = []
         for host in self.hosts.values():
-            actions += host.shutdown(now=now, graceful=graceful)
+            actions += self._call(host, host.shutdown(now=now, graceful=graceful))
         return actions
 
     @property
@@ -80,11 +100,8 @@ class Node:
     ) -> list[Action]:
         """Start a new virtual host (a reload)."""
         host = VirtualHost(config, counter=counter)
-        if host.key in self.hosts:
-            raise ConfigError(f"vhid {config.vhid} is configured twice on {config.interface}")
-        self.hosts[host.key] = host
-        self.host_drops[host.key] = Counter()
-        return host.start(now=now, link_up=link_up)
+        self.insert(host)
+        return self._call(host, host.start(now=now, link_up=link_up))
 
     def remove(self, key: HostKey, *, now: float) -> list[Action]:
         """Stop a virtual host at once and forget it (a reload).
@@ -95,6 +112,12 @@ class Node:
         self._retired.clear()
         host = self.hosts.pop(key)
         self.host_drops.pop(key, None)
+        self._due.pop(key, None)
+        on_interface = self._by_interface[key.interface]
+        del on_interface[key.vhid]
+        if not on_interface:
+            del self._by_interface[key.interface]
+        self._own_sources_changed(key.interface)
         self._retired[key] = host
         return host.shutdown(now=now, graceful=False)
 
@@ -102,7 +125,19 @@ class Node:
         return self.hosts.get(key) or self._retired[key]
 
     def send_result(self, key: HostKey, *, ok: bool, now: float) -> list[Action]:
-        return self.host(key).send_result(ok=ok, now=now)
+        host = self.hosts.get(key)
+        if host is None:
+            return []  # removed by a reload meanwhile
+        return self._call(host, host.send_result(ok=ok, now=now))
+
+    def addresses_result(
+        self, key: HostKey, *, ok: bool, now: float, detail: str = ""
+    ) -> list[Action]:
+        """Whether an AddAddresses was carried out; `detail` says why not."""
+        host = self.hosts.get(key)
+        if host is None:
+            return []
+        return self._call(host, host.addresses_result(ok=ok, now=now, detail=detail))
 
     def receive(self, datagram: bytes, *, interface: str, now: float) -> list[Action]:
         """An IPv4 datagram of protocol 112 that arrived on `interface`."""
@@ -111,14 +146,13 @@ class Node:
         try:
             header, payload = packet.parse_ipv4(datagram)
             source = header.src
-            hosts = self._on(interface)
-            if header.proto != packet.PROTO_CARP or any(h.config.srcip == source for h in hosts):
+            if header.proto != packet.PROTO_CARP or source in self._own_sources.get(interface, ()):
                 return []  # not CARP, or our own advertisement looped back
             if header.ttl != packet.TTL:
                 raise PacketError(DropReason.BAD_TTL, f"TTL {header.ttl}, expected 255")
             host = None
             if len(payload) > 1 and payload[0] >> 4 == packet.VERSION:
-                host = next((h for h in hosts if h.key.vhid == payload[1]), None)
+                host = self._by_interface.get(interface, {}).get(payload[1])
                 if host is None or header.dst != host.config.group:
                     # ucarp ignores other vhids and groups before the checksum,
                     # so neighbours (VRRPv2 shares protocol 112) are not drops.
@@ -126,17 +160,40 @@ class Node:
                 key = host.key
             advert = packet.decode(payload)  # short, bad version, type or checksum: raises
             assert host is not None  # decode() raised for whatever could not be placed
-            c = host.config
-            if not auth.verify(c.password, c.vhid, c.addresses, advert.counter, advert.digest):
+            if not host.signer.verify(advert.counter, advert.digest):
                 raise PacketError(
                     DropReason.BAD_DIGEST, "bad digest: check vhid, password and virtual address"
                 )
         except PacketError as exc:
             return [self._dropped(key, exc.reason, source, str(exc))]
-        return host.receive(advert, source=header.src, now=now)
+        return self._call(host, host.receive(advert, source=header.src, now=now))
 
     def _on(self, interface: str) -> list[VirtualHost]:
-        return [h for h in self.hosts.values() if h.key.interface == interface]
+        return list(self._by_interface.get(interface, {}).values())
+
+    def insert(self, host: VirtualHost) -> None:
+        """Take a virtual host that is not started yet (add() builds one from a config)."""
+        key = host.key
+        if key in self.hosts:
+            raise ConfigError(f"vhid {key.vhid} is configured twice on {key.interface}")
+        self.hosts[key] = host
+        self.host_drops[key] = Counter()
+        self._by_interface.setdefault(key.interface, {})[key.vhid] = host
+        self._own_sources_changed(key.interface)
+
+    def _own_sources_changed(self, interface: str) -> None:
+        hosts = self._on(interface)
+        self._own_sources[interface] = {h.config.srcip for h in hosts}
+
+    def _call(self, host: VirtualHost, actions: list[Action]) -> list[Action]:
+        """Reschedule `host` after one of its methods ran; pass its actions on."""
+        key = host.key
+        deadline = host.next_deadline()
+        if deadline != self._due.get(key) and key in self.hosts:
+            self._due[key] = deadline
+            if deadline is not None:
+                heapq.heappush(self._heap, (deadline, next(self._order), key))
+        return actions
 
     def _dropped(
         self, key: HostKey | None, reason: DropReason, source: IPv4Address | None, detail: str

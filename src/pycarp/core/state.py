@@ -18,6 +18,13 @@ Theory of operation (ucarp 1.5.2 semantics):
 - Link without carrier: BACKUP and silent until it returns (unless
   ignoreifstate). Step-down: BACKUP, then wait three seconds more than the
   master-down interval before taking over again.
+- Built-in plumbing: a MASTER asks for its addresses (AddAddresses) and a
+  host leaving MASTER gives them back. While they cannot be configured the
+  host is faulted: it advertises and competes as a leaving master (255/255),
+  which every ucarp and BSD backup takes over from at once, preempt or not,
+  and retries with backoff until the addresses are in place. The fault stays
+  until an add succeeds, so a faulted BACKUP neither preempts nor takes over
+  from a leaving master.
 
 Nothing here reads a clock, a socket or a random source: every input carries
 `now` (seconds, monotonic) and every method returns the actions to perform.
@@ -25,15 +32,17 @@ Nothing here reads a clock, a socket or a random source: every input carries
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from ipaddress import IPv4Address
+from typing import NamedTuple
 
 from pycarp.core import auth, timing
 from pycarp.core.actions import (
     Action,
+    AddAddresses,
     HostKey,
     Notice,
     Reason,
+    RemoveAddresses,
     RunScript,
     SendAdvertisement,
     SendGratuitousArp,
@@ -51,10 +60,12 @@ SEND_ERRORS_TO_SUPPRESS = 3
 SENDS_TO_RECOVER = 3
 DELAYED_ARP_ADVERTS = 2
 LEAVING = 255  # advbase and advskew of a master that is leaving
+# Seconds before the first retry of a failed AddAddresses; doubled up to the maximum.
+PLUMB_RETRY_FIRST = 1.0
+PLUMB_RETRY_MAX = 30.0
 
 
-@dataclass(frozen=True)
-class PeerInfo:
+class PeerInfo(NamedTuple):  # made for every advertisement received: a cheap tuple
     """The last valid advertisement heard from another node."""
 
     address: IPv4Address
@@ -83,12 +94,34 @@ class VirtualHost:
         self._send_successes = 0
         self._suppressed = False
         self._leave_by: float | None = None  # while handing over: when to stop at the latest
+        self._fault: str | None = None  # why the addresses could not be configured
+        self._retry_at: float | None = None  # when to ask for the addresses again
+        self._retry_delay = PLUMB_RETRY_FIRST
+        c = config
+        self._master_down = timing.master_down_interval(c.advbase, c.advskew, c.deadratio)
+        self.signer = auth.Signer(c.password, c.vhid, c.addresses)
 
     # -- queries ---------------------------------------------------------
 
     def next_deadline(self) -> float | None:
         """When on_timer() next needs to run; None while nothing is due."""
-        return self._deadline
+        if self._retry_at is None:
+            return self._deadline
+        if self._deadline is None:
+            return self._retry_at
+        return min(self._deadline, self._retry_at)
+
+    @property
+    def fault(self) -> str | None:
+        """Why the virtual addresses could not be configured; None when they could."""
+        return self._fault
+
+    @property
+    def advertised(self) -> tuple[int, int]:
+        """(advbase, advskew) as advertised now: 255/255 while leaving or faulted."""
+        if self._leave_by is not None or self._fault is not None:
+            return LEAVING, LEAVING
+        return self.config.advbase, self.advskew
 
     @property
     def advskew(self) -> int:
@@ -103,8 +136,7 @@ class VirtualHost:
 
     @property
     def master_down_interval(self) -> timing.Interval:
-        c = self.config
-        return timing.master_down_interval(c.advbase, c.advskew, c.deadratio)
+        return self._master_down  # the config is frozen: computed once
 
     @property
     def link_up(self) -> bool:
@@ -129,7 +161,7 @@ class VirtualHost:
         if self._leave_by is not None:
             return self._stop(now=now)  # the new master is there: break now
         theirs = timing.advert_interval(advert.advbase, advert.advskew)
-        ours = self.advert_interval
+        ours = timing.advert_interval(*self.advertised)
         if self.state is State.MASTER:
             if timing.sender_is_preferred(ours, theirs, self.config.srcip, source):
                 # One more advertisement so the new master knows to re-assert.
@@ -144,21 +176,26 @@ class VirtualHost:
             ]
         if self.config.preempt and ours < theirs:
             return self._become_master(Reason.PREEMPT, now=now)
-        if self._master_down_threshold() < theirs:
+        if self._fault is None and self._master_down_threshold() < theirs:
             return self._become_master(Reason.MASTER_LEAVING, now=now)
         self._deadline = self._master_down_at(now)
         return []
 
     def on_timer(self, *, now: float) -> list[Action]:
+        actions: list[Action] = []
+        if self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
+            if self.state is State.MASTER and self._leave_by is None:
+                actions.append(AddAddresses(self.key, self.config.networks))
         if self._deadline is None or now < self._deadline:
-            return []  # early or stale wake-ups are harmless
+            return actions  # early or stale wake-ups are harmless
         if self._leave_by is not None and now >= self._leave_by:
-            return self._stop(now=now)
+            return actions + self._stop(now=now)
         if self.state is State.BACKUP:
-            return self._become_master(Reason.MASTER_DOWN, now=now)
+            return actions + self._become_master(Reason.MASTER_DOWN, now=now)
         if self.state is State.MASTER:
-            return self._advertise(now=now)
-        return []
+            return actions + self._advertise(now=now)
+        return actions
 
     def link_changed(self, *, up: bool, now: float) -> list[Action]:
         if self.config.ignoreifstate or up == self._link_up:
@@ -215,11 +252,44 @@ class VirtualHost:
 
     def _stop(self, *, now: float) -> list[Action]:
         actions: list[Action] = [StateChanged(self.key, self.state, State.INIT, Reason.SHUTDOWN)]
+        if self.state is State.MASTER and self.config.plumbs:
+            actions.append(RemoveAddresses(self.key, self.config.networks))
         if self.config.shutdown and self.state is not State.BACKUP:
             actions.append(RunScript(self.key, "down"))
         self._enter(State.INIT, Reason.SHUTDOWN, now=now)
-        self._deadline = self._leave_by = None
+        self._deadline = self._leave_by = self._retry_at = None
         return actions
+
+    def addresses_result(self, *, ok: bool, now: float, detail: str = "") -> list[Action]:
+        """The runtime reports whether an AddAddresses succeeded (`detail`: why not)."""
+        if ok:
+            self._retry_delay = PLUMB_RETRY_FIRST
+            if self._fault is None:
+                return []
+            self._fault = self._retry_at = None
+            actions: list[Action] = [
+                Notice(self.key, "virtual addresses configured: advertising normally again")
+            ]
+            if self.state is State.MASTER and self._leave_by is None:
+                actions.append(self._arp())
+                actions += self._advertise(now=now)
+            return actions
+        first = self._fault is None
+        self._fault = detail or "the virtual addresses could not be configured"
+        if self.state is not State.MASTER or self._leave_by is not None:
+            return [Notice(self.key, f"could not configure the virtual addresses: {detail}")]
+        self._retry_at = now + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, PLUMB_RETRY_MAX)
+        if not first:
+            return []  # said once per episode
+        actions = [
+            Notice(
+                self.key,
+                f"could not configure the virtual addresses: {detail}; advertising as a "
+                "leaving master (255/255) so that a peer takes over, and retrying",
+            )
+        ]
+        return actions + self._advertise(now=now)
 
     def send_result(self, *, ok: bool, now: float) -> list[Action]:
         """The runtime reports whether an advertisement left the machine."""
@@ -258,6 +328,7 @@ class VirtualHost:
         return now + self.master_down_interval.total
 
     def _become_master(self, reason: Reason, *, now: float) -> list[Action]:
+        self._retry_delay = PLUMB_RETRY_FIRST
         actions = self._set_state(State.MASTER, reason, now=now)
         actions.append(self._arp())
         actions += self._advertise(now=now)
@@ -267,13 +338,13 @@ class VirtualHost:
     def _advertise(self, *, now: float) -> list[Action]:
         self._counter = (self._counter + 1) % COUNTER_MODULUS
         c = self.config
-        leaving = self._leave_by is not None
+        advbase, advskew = self.advertised
         advert = Advertisement(
             vhid=c.vhid,
-            advbase=LEAVING if leaving else c.advbase,
-            advskew=LEAVING if leaving else self.advskew,
+            advbase=advbase,
+            advskew=advskew,
             counter=self._counter,
-            digest=auth.digest(c.password, c.vhid, c.addresses, self._counter),
+            digest=self.signer.digest(self._counter),
         )
         self.adverts_sent += 1
         actions: list[Action] = [SendAdvertisement(self.key, advert)]
@@ -299,9 +370,16 @@ class VirtualHost:
             return []
         self._enter(new, reason, now=now)
         actions: list[Action] = [StateChanged(self.key, old, new, reason)]
+        plumbs = self.config.plumbs
         if new is State.MASTER:
+            if plumbs:
+                actions.append(AddAddresses(self.key, self.config.networks))
             actions.append(RunScript(self.key, "up"))
-        elif not (old is State.INIT and self.config.neutral):
+            return actions
+        self._retry_at = None
+        if old is State.MASTER and plumbs:
+            actions.append(RemoveAddresses(self.key, self.config.networks))
+        if not (old is State.INIT and self.config.neutral):
             actions.append(RunScript(self.key, "down"))
         return actions
 

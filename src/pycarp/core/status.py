@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pycarp.core.actions import State
@@ -19,8 +19,8 @@ class VirtualHostStatus:
     since: float | None  # monotonic seconds; the control API adds "for" (seconds ago)
     reason: str | None
     addresses: tuple[str, ...]
-    advbase: int
-    advskew: int  # as advertised now (raised while sends fail)
+    advbase: int  # as advertised now (255 while leaving or demoted by a fault)
+    advskew: int  # as advertised now (raised while sends fail, 255 while leaving or demoted)
     master: str | None  # the master's address as last seen (ours when we are MASTER)
     master_advbase: int | None
     master_advskew: int | None
@@ -28,9 +28,12 @@ class VirtualHostStatus:
     adverts_sent: int
     adverts_received: int
     dropped: dict[str, int]  # DropReason value -> count
+    fault: str | None  # why the virtual addresses could not be configured (then demoted)
 
     def to_json(self, *, now: float) -> dict[str, Any]:
-        out = asdict(self)
+        # Not asdict(): it deep-copies every field, costly with 255 hosts polled often.
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["dropped"] = dict(self.dropped)
         out["for"] = None if self.since is None else round(now - self.since, 3)
         out["master_seen_ago"] = (
             None if self.master_seen is None else round(now - self.master_seen, 3)
@@ -48,7 +51,7 @@ def host_status(host: VirtualHost, dropped: dict[DropReason, int]) -> VirtualHos
     mskew: int | None = None
     seen: float | None = None
     if host.state is State.MASTER:
-        master, mbase, mskew = str(c.srcip), c.advbase, host.advskew
+        master, (mbase, mskew) = str(c.srcip), host.advertised
     elif peer is not None:
         master, mbase, mskew, seen = str(peer.address), peer.advbase, peer.advskew, peer.at
     return VirtualHostStatus(
@@ -58,8 +61,8 @@ def host_status(host: VirtualHost, dropped: dict[DropReason, int]) -> VirtualHos
         since=host.since,
         reason=host.reason.value if host.reason else None,
         addresses=tuple(str(a) for a in c.addresses),
-        advbase=c.advbase,
-        advskew=host.advskew,
+        advbase=host.advertised[0],
+        advskew=host.advertised[1],
         master=master,
         master_advbase=mbase,
         master_advskew=mskew,
@@ -67,6 +70,7 @@ def host_status(host: VirtualHost, dropped: dict[DropReason, int]) -> VirtualHos
         adverts_sent=host.adverts_sent,
         adverts_received=host.adverts_received,
         dropped={r.value: n for r, n in dropped.items() if n},
+        fault=host.fault,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from ipaddress import IPv4Address
 from typing import NamedTuple
 
@@ -24,10 +25,13 @@ def _skew_micros(advskew: int) -> int:
     return advskew * 1_000_000 // 256
 
 
+# Pure functions of two or three small ints, asked for every packet: remembered.
+@lru_cache(maxsize=4096)
 def advert_interval(advbase: int, advskew: int) -> Interval:
     return Interval(advbase, _skew_micros(advskew))
 
 
+@lru_cache(maxsize=4096)
 def master_down_interval(advbase: int, advskew: int, deadratio: int) -> Interval:
     return Interval(advbase * deadratio, _skew_micros(advskew))
 

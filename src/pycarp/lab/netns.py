@@ -30,6 +30,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import IO, Any
 
+from pycarp.platform.rundir import netns_run_directory
+
 PREFIX = "pycarp-"
 BRIDGE = "br0"
 HOST_IFNAME = "eth0"
@@ -454,11 +456,14 @@ class Lab:
             return
         self._closed = True
         _open_labs.discard(self)
+        ids: set[tuple[int, int]] = set()
         try:
             ids = {i for i in (_netns_id(n) for n in self._netns) if i is not None}
             _stop_processes(self._procs, ids, TERM_GRACE)
         except Exception:
             log.exception("lab %s: stopping processes failed", self.tag)
+        for _, inode in ids:  # what killed daemons left: stale sockets
+            shutil.rmtree(netns_run_directory(inode), ignore_errors=True)
         for name in [n for n in self._netns if n != self.bridge_netns] + [
             n for n in self._netns if n == self.bridge_netns
         ]:

@@ -1,7 +1,8 @@
 """The control socket: `pycarp status`, `stepdown` and `reload` talk to the daemon here.
 
 A unix stream socket, mode 0600 (only the daemon's user, normally root, may
-use it). The protocol is one JSON object per line each way:
+use it), or 0660 and owned by the ``control_group`` when one is configured.
+The protocol is one JSON object per line each way:
 
     -> {"command": "status"}
     <- {"ok": true, "hosts": [...]}
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import grp
 import json
 import logging
 import os
@@ -45,6 +47,7 @@ READ_TIMEOUT = 10.0  # seconds a client may take to send a whole line
 WRITE_TIMEOUT = 5.0  # seconds a client may take to read an answer
 PROBE_TIMEOUT = 1.0  # seconds to wait when checking whether a socket is live
 SOCKET_MODE = 0o600
+GROUP_SOCKET_MODE = 0o660  # with a control group
 DIRECTORY_MODE = 0o755
 COMMANDS = ("status", "stepdown", "reload")
 VHID_RANGE = range(1, 256)
@@ -92,8 +95,10 @@ class ControlServer:
         max_line: int = MAX_LINE,
         read_timeout: float = READ_TIMEOUT,
         write_timeout: float = WRITE_TIMEOUT,
+        group: str | None = None,
     ) -> None:
         self.path = path
+        self.group = group  # name or number of the group that may use the socket too
         self._handler = handler
         self._max_clients = max_clients
         self._max_line = max_line
@@ -101,6 +106,7 @@ class ControlServer:
         self._write_timeout = write_timeout
         self._server: asyncio.AbstractServer | None = None
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
+        self._made_directory = False
         self._clients: set[asyncio.Task[Any]] = set()
         self._reload_lock = asyncio.Lock()  # one reload at a time
 
@@ -112,9 +118,15 @@ class ControlServer:
             raise RuntimeError("control server already started")
         if not self.path or "\0" in self.path:
             raise ControlSocketError(f"invalid control socket path {self.path!r}")
+        gid = None if self.group is None else _group_id(self.group)
         self._make_directory()
         await self._clear_path()
-        sock = self._bind()
+        try:
+            sock = self._bind(gid)
+        except FileNotFoundError:
+            # another daemon, exiting, removed the empty directory just now
+            self._make_directory()
+            sock = self._bind(gid)
         try:
             self._server = await asyncio.start_unix_server(
                 self._serve_client, sock=sock, limit=self._max_line
@@ -137,6 +149,9 @@ class ControlServer:
         await asyncio.gather(*clients, return_exceptions=True)
         await server.wait_closed()
         self._remove_socket_file()
+        if self._made_directory:  # such as /run/pycarp/netns-<inode>: leave nothing behind
+            with contextlib.suppress(OSError):  # not empty: another daemon uses it
+                os.rmdir(os.path.dirname(os.path.abspath(self.path)))
 
     def _make_directory(self) -> None:
         directory = os.path.dirname(os.path.abspath(self.path))
@@ -145,6 +160,7 @@ class ControlServer:
         try:
             os.makedirs(directory, mode=DIRECTORY_MODE)
             os.chmod(directory, DIRECTORY_MODE)  # makedirs' mode is cut by the umask
+            self._made_directory = True
         except FileExistsError:
             if not os.path.isdir(directory):
                 raise ControlSocketError(
@@ -196,7 +212,7 @@ class ControlServer:
             await writer.wait_closed()
         return True
 
-    def _bind(self) -> socket.socket:
+    def _bind(self, gid: int | None) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             # The umask makes the file 0600 from its creation: no moment when
@@ -209,6 +225,13 @@ class ControlServer:
                 os.umask(old_umask)
             info = os.stat(self.path)
             self._identity = (info.st_dev, info.st_ino)
+            if gid is not None:
+                try:
+                    self._share(gid)
+                except ControlSocketError:
+                    sock.close()
+                    self._remove_socket_file()
+                    raise
             sock.listen(self._max_clients)
             sock.setblocking(False)
         except OSError as exc:
@@ -218,10 +241,23 @@ class ControlServer:
                     f"another pycarp is using the control socket {self.path}; pass --control-socket"
                 ) from None
             self._remove_socket_file()
+            if isinstance(exc, FileNotFoundError):
+                raise
             raise ControlSocketError(
                 f"cannot create control socket {self.path}: {_why(exc)}"
             ) from None
         return sock
+
+    def _share(self, gid: int) -> None:
+        """Give the socket to the control group, then open it to the group (in that order)."""
+        try:
+            os.chown(self.path, -1, gid)
+            os.chmod(self.path, GROUP_SOCKET_MODE)
+        except OSError as exc:
+            raise ControlSocketError(
+                f"cannot give control socket {self.path} to group {self.group}: {_why(exc)} "
+                "(the daemon's user must be root or a member of the group)"
+            ) from None
 
     def _remove_socket_file(self) -> None:
         """Remove the socket file if it is still ours (not one a successor made)."""
@@ -314,6 +350,13 @@ class ControlServer:
                 answer = dict(await self._handler.reload())
         answer["ok"] = True
         return answer
+
+
+def _group_id(group: str) -> int:
+    try:
+        return grp.getgrgid(int(group)).gr_gid if group.isdigit() else grp.getgrnam(group).gr_gid
+    except (KeyError, OverflowError):
+        raise ControlSocketError(f"control group {group!r}: no such group") from None
 
 
 def _parse(line: bytes) -> tuple[str, int | None]:

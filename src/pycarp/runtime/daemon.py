@@ -9,7 +9,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -30,8 +29,10 @@ from pycarp.platform.base import (
 from pycarp.runtime.control import ControlServer
 from pycarp.runtime.driver import Driver, Port
 from pycarp.runtime.logsetup import setup_logging
+from pycarp.runtime.plumbing import AddressQueue
 from pycarp.runtime.scripts import SerialJobs
 from pycarp.runtime.sdnotify import Notifier
+from pycarp.runtime.startcheck import start_conflict
 from pycarp.settings import DaemonSettings
 
 log = logging.getLogger("pycarp")
@@ -53,12 +54,10 @@ def run(settings: DaemonSettings, *, reload: Loader | None = None) -> int:
     except (CarpError, InterfaceError, OSError, ValueError) as exc:
         log.error("cannot start: %s", exc)
         return 1
-    if settings.control_socket and _socket_answers(settings.control_socket):
-        # Checked here too so that, with --daemonize, the refusal reaches the terminal.
-        log.error(
-            "cannot start: another pycarp is using the control socket %s; pass --control-socket",
-            settings.control_socket,
-        )
+    # Here, before --daemonize, so that the refusal reaches the terminal.
+    conflict = start_conflict(settings)
+    if conflict is not None:
+        log.error("cannot start: %s", conflict)
         return 1
     if settings.daemonize:
         daemonize()
@@ -71,16 +70,6 @@ def run(settings: DaemonSettings, *, reload: Loader | None = None) -> int:
             port.receiver.close()
             port.sender.close()
         monitor.close()
-
-
-def _socket_answers(path: str) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1.0)
-        try:
-            probe.connect(path)
-        except OSError:
-            return False
-    return True
 
 
 def _first_per_interface(configs: Iterable[VirtualHostConfig]) -> list[VirtualHostConfig]:
@@ -133,6 +122,7 @@ class Daemon:
         self.jobs = SerialJobs()
         self.addresses: AddressManager | None = None
         self.notifier = Notifier()
+        self._summarised = -1  # driver.changes when the last STATUS went out
         self._signals = 0
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -140,13 +130,15 @@ class Daemon:
     async def serve(self) -> int:
         loop = asyncio.get_running_loop()
         if any(c.plumbs for c in self.settings.vhosts):
-            self.addresses = self.platform.open_address_manager()
+            self.addresses = AddressQueue(self.platform.open_address_manager())
         # Before the control socket opens: status and stepdown use the driver.
         self.driver = Driver(self.node, self.ports, self.jobs, addresses=self.addresses)
         self.driver.after_step = self._after_step
         control = None
         if self.settings.control_socket:
-            control = ControlServer(self.settings.control_socket, self)
+            control = ControlServer(
+                self.settings.control_socket, self, group=self.settings.control_group
+            )
             try:
                 await control.start()
             except (CarpError, OSError) as exc:
@@ -210,36 +202,43 @@ class Daemon:
         if self._stopping.is_set():
             if self.node.stopped:
                 self._stopped.set()
-        elif self.notifier.enabled:
+        elif self.notifier.enabled and self._summarised != self.driver.changes:
+            self._summarised = self.driver.changes
             self.notifier.status(self.summary())
 
     def summary(self) -> str:
-        """One line for systemctl status: each virtual host's state."""
-        return ", ".join(f"{k} {h.state.value}" for k, h in self.node.hosts.items())
+        """One line for systemctl status: each virtual host's state, and any fault."""
+        return ", ".join(
+            f"{k} {h.state.value}" + (f" (demoted: {h.fault})" if h.fault else "")
+            for k, h in self.node.hosts.items()
+        )
 
     # -- addresses -------------------------------------------------------
 
     async def _remove_stale(self, configs: Iterable[VirtualHostConfig]) -> None:
         """Addresses of ours left on an interface by a crashed predecessor go."""
         assert self.addresses is not None
+        by_interface: dict[str, list[VirtualHostConfig]] = {}
         for config in configs:
-            if not config.plumbs:
-                continue
+            if config.plumbs:
+                by_interface.setdefault(config.interface, []).append(config)
+        for interface, on_it in by_interface.items():
             try:
-                present = await self.addresses.present(config.interface)
-                stale = [(a, p) for a, p in config.networks if a in present]
-                if stale:
-                    shown = ", ".join(str(a) for a, _ in stale)
-                    log.warning(
-                        "%s/vhid %d: %s already configured while not MASTER (left by an "
-                        "earlier run?): removing",
-                        config.interface,
-                        config.vhid,
-                        shown,
-                    )
-                    await self.addresses.remove(config.interface, stale)
+                present = await self.addresses.present(interface)  # one listing per interface
+                for config in on_it:
+                    stale = [(a, p) for a, p in config.networks if a in present]
+                    if stale:
+                        shown = ", ".join(str(a) for a, _ in stale)
+                        log.warning(
+                            "%s/vhid %d: %s already configured while not MASTER (left by an "
+                            "earlier run?): removing",
+                            interface,
+                            config.vhid,
+                            shown,
+                        )
+                        await self.addresses.remove(interface, stale)
             except (AddressError, OSError) as exc:
-                log.error("%s: could not check for stale addresses: %s", config.interface, exc)
+                log.error("%s: could not check for stale addresses: %s", interface, exc)
 
     async def _remove_addresses(self, configs: Iterable[VirtualHostConfig]) -> None:
         """At exit: none of our addresses stays behind, whatever happened before."""
@@ -299,7 +298,7 @@ class Daemon:
         for key in removed + changed:
             self.driver.step(self.node.remove(key, now=now))
         if self.addresses is None and any(new[k].plumbs for k in added + changed):
-            self.addresses = self.platform.open_address_manager()
+            self.addresses = AddressQueue(self.platform.open_address_manager())
             self.driver.set_addresses(self.addresses)
         if self.addresses is not None:
             await self.jobs.wait(JOB_WAIT_AT_EXIT)

@@ -12,14 +12,17 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from ipaddress import IPv4Address
 from typing import Protocol
 
 from pycarp.core import packet
 from pycarp.core.actions import (
     Action,
+    AddAddresses,
     HostKey,
     Notice,
     PacketDropped,
+    RemoveAddresses,
     RunScript,
     SendAdvertisement,
     SendGratuitousArp,
@@ -98,6 +101,8 @@ class Driver:
         self._armed_for: float | None = None
         self._drop_log = DropLog()
         self.after_step: Callable[[], None] | None = None  # e.g. to notice that all stopped
+        self.changes = 0  # transitions and plumbing results so far: what a summary shows
+        self._heads: dict[HostKey, bytes] = {}  # each host's advertisement frame up to CARP
 
     def now(self) -> float:
         return self._clock()
@@ -151,8 +156,12 @@ class Driver:
         except OSError as exc:
             log.error("%s: receive failed: %s", interface, exc)
             return
+        # One step for the whole burst: the timer is re-armed once, not per packet.
+        now = self.now()
+        actions: list[Action] = []
         for datagram in datagrams:
-            self.step(self.node.receive(datagram, interface=interface, now=self.now()))
+            actions += self.node.receive(datagram, interface=interface, now=now)
+        self.step(actions)
 
     def _on_timer(self) -> None:
         due = self._armed_for
@@ -185,49 +194,74 @@ class Driver:
                 port = self.ports[key.interface]
                 for address in addresses:
                     self._send(key, packet.gratuitous_arp(port.info.mac, address), "ARP")
+            case AddAddresses(key, networks):
+                self._plumb(key, networks, add=True)
+            case RemoveAddresses(key, networks):
+                self._plumb(key, networks, add=False)
             case RunScript(key, which):
                 self._script(key, which)
             case StateChanged(key, old, new, reason):
+                self.changes += 1
+                if new is State.INIT:  # stopped, or removed by a reload: its config may change
+                    self._heads.pop(key, None)
                 log.warning("%s: %s -> %s: %s", key, old.value, new.value, reason.value)
-                self._plumb(key, add=new is State.MASTER, remove=old is State.MASTER)
             case Notice(key, message):
                 log.warning("%s: %s", key, message)
             case PacketDropped():
                 self._drop_log(action, self.now())
         return []
 
-    def _plumb(self, key: HostKey, *, add: bool, remove: bool) -> None:
-        config = self.node.host(key).config
+    def _plumb(
+        self, key: HostKey, networks: Sequence[tuple[IPv4Address, int]], *, add: bool
+    ) -> None:
+        """Queue the change as the host's next job; an add's outcome goes back to the core."""
         manager = self._addresses
-        if manager is None or not config.plumbs or not (add or remove):
+        if manager is None:
             return
-        networks = config.networks
-        verb = "add" if add else "remove"
+        shown = ", ".join(f"{a}/{p}" for a, p in networks)
 
         async def job() -> None:
             try:
                 await (manager.add if add else manager.remove)(key.interface, networks)
             except (AddressError, OSError) as exc:
-                log.error("%s: could not %s the virtual addresses: %s", key, verb, exc)
-            else:
-                shown = ", ".join(f"{a}/{p}" for a, p in networks)
-                log.info("%s: %s %s", key, "added" if add else "removed", shown)
+                if add:  # the core says it once per episode, and retries
+                    log.debug("%s: adding %s failed: %s", key, shown, exc)
+                    self._plumbed(key, ok=False, detail=str(exc))
+                else:
+                    log.error("%s: could not remove %s: %s", key, shown, exc)
+                return
+            log.info("%s: %s %s", key, "added" if add else "removed", shown)
+            if add:
+                self._plumbed(key, ok=True)
 
         self._jobs.submit(key, job)
 
+    def _plumbed(self, key: HostKey, *, ok: bool, detail: str = "") -> None:
+        self.changes += 1
+        self.step(self.node.addresses_result(key, ok=ok, now=self.now(), detail=detail))
+
     def _send_advert(self, key: HostKey, advert: packet.Advertisement) -> list[Action]:
-        config = self.node.host(key).config
-        port = self.ports[key.interface]
-        datagram = packet.encode_ipv4(
-            config.srcip, config.group, advert.encode(), ident=random.getrandbits(16)
-        )
-        dst = packet.BROADCAST_MAC if config.nomcast else packet.multicast_mac(config.group)
-        src = packet.virtual_mac(config.vhid) if config.virtual_mac else port.info.mac
-        frame = packet.ethernet(dst, src, packet.ETHERTYPE_IP, datagram)
-        ok = self._send(key, frame, "advertisement")
+        head = self._heads.get(key) or self._frame_head(key)
+        ok = self._send(key, head + advert.encode(), "advertisement")
         if ok:
             log.debug("%s: advertisement sent (advskew %d)", key, advert.advskew)
         return self.node.send_result(key, ok=ok, now=self.now())
+
+    def _frame_head(self, key: HostKey) -> bytes:
+        """Ethernet and IPv4 headers of the host's advertisements, made once per host.
+
+        The IP identification is fixed per host: the datagrams have DF set and are
+        never fragmented, so it identifies nothing (RFC 6864).
+        """
+        config = self.node.host(key).config
+        port = self.ports[key.interface]
+        ip = packet.ipv4_header(
+            config.srcip, config.group, packet.CARP_LEN, ident=random.getrandbits(16)
+        )
+        dst = packet.BROADCAST_MAC if config.nomcast else packet.multicast_mac(config.group)
+        src = packet.virtual_mac(config.vhid) if config.virtual_mac else port.info.mac
+        head = self._heads[key] = packet.ethernet(dst, src, packet.ETHERTYPE_IP, ip)
+        return head
 
     def _send(self, key: HostKey, frame: bytes, what: str) -> bool:
         try:

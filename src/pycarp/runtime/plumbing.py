@@ -1,0 +1,158 @@
+"""One queue for every address change of the process.
+
+A hundred virtual hosts becoming MASTER together used to send a hundred
+netlink requests at once on one socket: the kernel's answers overflowed it
+(ENOBUFS) or never came, and no address was configured. Here requests wait
+in one queue, served one call at a time; consecutive requests of the same
+kind for the same interface go to the platform as one call (one interface
+lookup), and a failed call is tried again with backoff before its requests
+fail. The caller (a per-host job) awaits its own request only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import Literal
+
+from pycarp.platform.base import AddressError, AddressManager
+
+log = logging.getLogger("pycarp")
+
+Networks = Sequence[tuple[IPv4Address, int]]
+RETRY_DELAYS = (0.05, 0.2)  # seconds before the second and third attempt of a call
+MAX_BATCH = 256  # requests in one call
+SPLIT_BUDGET = 10.0  # seconds to spend retrying a failed batch request by request
+
+
+@dataclass
+class Request:
+    op: Literal["add", "remove"]
+    interface: str
+    networks: tuple[tuple[IPv4Address, int], ...]
+    done: asyncio.Future[None] = field(repr=False)
+
+
+class AddressQueue:
+    """An AddressManager that serialises, batches and retries another one."""
+
+    def __init__(
+        self, manager: AddressManager, *, retry_delays: Sequence[float] = RETRY_DELAYS
+    ) -> None:
+        self.manager = manager
+        self._retry_delays = tuple(retry_delays)
+        self._pending: deque[Request] = deque()
+        self._current: list[Request] = []  # the batch being carried out
+        self._worker: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # present() and the worker take turns
+
+    async def add(self, interface: str, networks: Networks) -> None:
+        await self._submit("add", interface, networks)
+
+    async def remove(self, interface: str, networks: Networks) -> None:
+        await self._submit("remove", interface, networks)
+
+    async def present(self, interface: str) -> set[IPv4Address]:
+        async with self._lock:
+            return await self.manager.present(interface)
+
+    async def close(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+        stopping = AddressError("pycarp is stopping")
+        for request in [*self._current, *self._pending]:
+            _settle(request, stopping)
+        self._pending.clear()
+        await self.manager.close()
+
+    async def _submit(
+        self, op: Literal["add", "remove"], interface: str, networks: Networks
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        request = Request(op, interface, tuple(networks), loop.create_future())
+        self._pending.append(request)
+        if self._worker is None or self._worker.done():
+            self._worker = loop.create_task(self._serve())
+        await request.done
+
+    async def _serve(self) -> None:
+        while self._pending:
+            batch = [self._pending.popleft()]
+            while (
+                self._pending
+                and len(batch) < MAX_BATCH
+                and (self._pending[0].op, self._pending[0].interface)
+                == (batch[0].op, batch[0].interface)
+            ):
+                batch.append(self._pending.popleft())
+            self._current = batch
+            async with self._lock:
+                await self._carry_out(batch)
+            self._current = []
+
+    async def _carry_out(self, batch: list[Request]) -> None:
+        first = batch[0]
+        networks = [n for r in batch for n in r.networks]
+        try:
+            await self._call(first.op, first.interface, networks)
+        except AddressError as exc:
+            if len(batch) == 1:
+                _settle(first, exc)
+                return
+            log.debug("%s of %d requests failed (%s): one by one", first.op, len(batch), exc)
+            await self._one_by_one(batch, exc)
+            return
+        for request in batch:
+            _settle(request, None)
+
+    async def _one_by_one(self, batch: list[Request], error: AddressError) -> None:
+        """Find which requests of a failed batch fail, within a time budget."""
+        deadline = time.monotonic() + SPLIT_BUDGET
+        for request in batch:
+            if time.monotonic() >= deadline:
+                _settle(request, error)  # a wedged kernel: do not try each for long
+                continue
+            try:
+                await self._single(request)
+            except AddressError as exc:
+                error = exc
+                _settle(request, exc)
+            else:
+                _settle(request, None)
+
+    async def _single(self, request: Request) -> None:
+        if request.op == "add":
+            await self.manager.add(request.interface, request.networks)
+        else:
+            await self.manager.remove(request.interface, request.networks)
+
+    async def _call(self, op: str, interface: str, networks: Networks) -> None:
+        method = self.manager.add if op == "add" else self.manager.remove
+        for delay in (*self._retry_delays, None):
+            try:
+                await method(interface, networks)
+                return
+            except OSError as exc:  # an adapter that let one through
+                failure = AddressError(f"{interface}: {exc.strerror or exc}")
+            except AddressError as exc:
+                failure = exc
+            if delay is None:
+                raise failure
+            log.debug("%s on %s failed (%s): again in %.2fs", op, interface, failure, delay)
+            await asyncio.sleep(delay)
+
+
+def _settle(request: Request, error: AddressError | None) -> None:
+    if request.done.done():
+        return  # the caller was cancelled
+    if error is None:
+        request.done.set_result(None)
+    else:
+        request.done.set_exception(error)
