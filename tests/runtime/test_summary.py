@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
+
+import pytest
 
 from pycarp.core.node import Node
 from pycarp.runtime.daemon import Daemon
@@ -24,3 +27,18 @@ def test_summary_names_each_state_and_a_demoting_fault() -> None:
     assert daemon.summary() == (
         "eth0/vhid 1 MASTER (demoted: eth0: no such interface), eth0/vhid 2 MASTER"
     )
+
+
+def test_sigusr1_status_lines_name_a_demoting_fault(caplog: pytest.LogCaptureFixture) -> None:
+    config = make_config(vhid=1, plumb=True)
+    node = Node([config], counter=lambda: 0)
+    node.start(now=0.0)
+    deadline = node.next_deadline()
+    assert deadline is not None
+    node.on_timer(now=deadline)
+    node.addresses_result(next(iter(node.hosts)), ok=False, now=deadline, detail="refused")
+    none = cast(Any, None)
+    daemon = Daemon(DaemonSettings(vhosts=(config,)), node, none, {}, none, None)
+    with caplog.at_level(logging.INFO, logger="pycarp"):
+        daemon.log_status()
+    assert "MASTER on eth0 id 1" in caplog.text and "demoted: refused" in caplog.text

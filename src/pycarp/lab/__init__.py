@@ -12,6 +12,7 @@ from pycarp.lab.netns import (
     cleanup_stale,
     close_all_labs,
     netns_entered,
+    stop_processes,
 )
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "cleanup_stale",
     "close_all_labs",
     "netns_entered",
+    "stop_processes",
 ]

@@ -191,7 +191,7 @@ def _killpg(proc: subprocess.Popen[bytes], sig: int) -> None:
         os.killpg(proc.pid, sig)
 
 
-def _stop_processes(
+def stop_processes(
     procs: Iterable[subprocess.Popen[bytes]], ns_ids: set[tuple[int, int]], grace: float
 ) -> None:
     """SIGTERM, bounded wait, SIGKILL: our process groups and whatever runs in our namespaces."""
@@ -459,7 +459,7 @@ class Lab:
         ids: set[tuple[int, int]] = set()
         try:
             ids = {i for i in (_netns_id(n) for n in self._netns) if i is not None}
-            _stop_processes(self._procs, ids, TERM_GRACE)
+            stop_processes(self._procs, ids, TERM_GRACE)
         except Exception:
             log.exception("lab %s: stopping processes failed", self.tag)
         for _, inode in ids:  # what killed daemons left: stale sockets

@@ -261,7 +261,8 @@ class Daemon:
             peer = host.last_peer
             seen = f", last master seen {peer.address}" if peer else ""
             reason = host.reason.value if host.reason else "-"
-            log.info("%s on %s id %d (%s)%s", host.state.value, *host.key, reason, seen)
+            fault = f", demoted: {host.fault}" if host.fault else ""
+            log.info("%s on %s id %d (%s)%s%s", host.state.value, *host.key, reason, seen, fault)
 
     # -- control socket (ControlHandler) ---------------------------------
 
