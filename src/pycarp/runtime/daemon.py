@@ -243,12 +243,14 @@ class Daemon:
     async def _remove_addresses(self, configs: Iterable[VirtualHostConfig]) -> None:
         """At exit: none of our addresses stays behind, whatever happened before."""
         await self.jobs.wait(JOB_WAIT_AT_EXIT)  # the removals queued by the state changes
-        if self.addresses is None:
+        addresses = self.addresses
+        if addresses is None:
             return
-        for config in configs:
-            if config.plumbs:
-                with contextlib.suppress(AddressError, OSError):
-                    await self.addresses.remove(config.interface, config.networks)
+        # All at once: the queue sends them to the kernel in one call per interface.
+        removals = [addresses.remove(c.interface, c.networks) for c in configs if c.plumbs]
+        for outcome in await asyncio.gather(*removals, return_exceptions=True):
+            if isinstance(outcome, Exception) and not isinstance(outcome, AddressError | OSError):
+                raise outcome
 
     # -- events ----------------------------------------------------------
 
