@@ -17,7 +17,6 @@ pycarp.tomlconfig); the command line may then only add process options.
 
 from __future__ import annotations
 
-import grp
 import importlib
 import os
 import re
@@ -32,7 +31,7 @@ from pycarp import __version__
 from pycarp.core.config import DEFAULT_GROUP, VirtualHostConfig
 from pycarp.core.errors import ConfigError
 from pycarp.optionsfile import OptionsFileError, SourcedArg, split_options_text
-from pycarp.settings import DaemonSettings, default_control_socket
+from pycarp.settings import DaemonSettings, default_control_socket, group_id
 
 __all__ = [
     "OPTIONS",
@@ -307,10 +306,7 @@ def check_control_group(name: str, *, check_machine: bool = True) -> str:
     if not name:
         raise ConfigError("the group name is empty")
     if check_machine:
-        try:
-            grp.getgrgid(int(name)) if name.isdigit() else grp.getgrnam(name)
-        except (KeyError, OverflowError):
-            raise ConfigError(f"no such group: {name!r}") from None
+        group_id(name)
     return name
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import grp
 import os
 from dataclasses import dataclass, field
 
 from pycarp.core.config import VirtualHostConfig
+from pycarp.core.errors import ConfigError
 from pycarp.platform.rundir import run_directory
 
 SOCKET_SUFFIX = ".sock"
@@ -24,6 +26,14 @@ def default_control_socket(interface: str | None = None, vhid: int | None = None
     else:
         name = f"{interface}-{vhid}{SOCKET_SUFFIX}"
     return os.path.join(run_directory(), name)
+
+
+def group_id(group: str) -> int:
+    """The gid of a group of this machine, given by name or number; ConfigError if none."""
+    try:
+        return grp.getgrgid(int(group)).gr_gid if group.isdigit() else grp.getgrnam(group).gr_gid
+    except (KeyError, OverflowError):
+        raise ConfigError(f"no such group: {group!r}") from None
 
 
 @dataclass(frozen=True)

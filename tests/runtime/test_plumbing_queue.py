@@ -121,3 +121,22 @@ async def test_close_fails_what_is_still_queued_and_closes_the_manager() -> None
     results = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 1)
     assert all(isinstance(r, AddressError) for r in results), results
     assert manager.closed
+
+
+class OSErrorManager(FlakyManager):
+    """An adapter that lets the system's OSError through for one address."""
+
+    async def add(self, interface: str, networks: Networks) -> None:
+        await self._op("add", interface, networks)
+        if any(a == net(3)[0] for a, _ in networks):
+            raise OSError(99, "Cannot assign requested address")
+
+
+async def test_an_oserror_in_a_batch_fails_only_its_request_and_never_hangs() -> None:
+    queue = AddressQueue(OSErrorManager(), retry_delays=(0.0,))
+    adds = (queue.add("eth0", [net(i)]) for i in range(1, 6))
+    results = await asyncio.wait_for(asyncio.gather(*adds, return_exceptions=True), 2.0)
+    assert [type(r).__name__ for r in results] == ["NoneType"] * 2 + ["AddressError"] + [
+        "NoneType"
+    ] * 2
+    assert "Cannot assign requested address" in str(results[2])

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import grp
 import json
 import logging
 import os
@@ -30,7 +29,8 @@ import socket
 import stat
 from typing import Any, Protocol
 
-from pycarp.core.errors import CarpError
+from pycarp.core.errors import CarpError, ConfigError
+from pycarp.settings import group_id
 
 log = logging.getLogger("pycarp")
 
@@ -354,8 +354,8 @@ class ControlServer:
 
 def _group_id(group: str) -> int:
     try:
-        return grp.getgrgid(int(group)).gr_gid if group.isdigit() else grp.getgrnam(group).gr_gid
-    except (KeyError, OverflowError):
+        return group_id(group)
+    except ConfigError:
         raise ControlSocketError(f"control group {group!r}: no such group") from None
 
 

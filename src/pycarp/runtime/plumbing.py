@@ -128,25 +128,26 @@ class AddressQueue:
                 _settle(request, None)
 
     async def _single(self, request: Request) -> None:
-        if request.op == "add":
-            await self.manager.add(request.interface, request.networks)
-        else:
-            await self.manager.remove(request.interface, request.networks)
+        await self._attempt(request.op, request.interface, request.networks)
 
     async def _call(self, op: str, interface: str, networks: Networks) -> None:
-        method = self.manager.add if op == "add" else self.manager.remove
         for delay in (*self._retry_delays, None):
             try:
-                await method(interface, networks)
+                await self._attempt(op, interface, networks)
                 return
-            except OSError as exc:  # an adapter that let one through
-                failure = AddressError(f"{interface}: {exc.strerror or exc}")
             except AddressError as exc:
-                failure = exc
-            if delay is None:
-                raise failure
-            log.debug("%s on %s failed (%s): again in %.2fs", op, interface, failure, delay)
+                if delay is None:
+                    raise
+                log.debug("%s on %s failed (%s): again in %.2fs", op, interface, exc, delay)
             await asyncio.sleep(delay)
+
+    async def _attempt(self, op: str, interface: str, networks: Networks) -> None:
+        """One call to the platform; whatever it raises of the system's is an AddressError."""
+        method = self.manager.add if op == "add" else self.manager.remove
+        try:
+            await method(interface, networks)
+        except OSError as exc:  # an adapter that let one through
+            raise AddressError(f"{interface}: {exc.strerror or exc}") from exc
 
 
 def _settle(request: Request, error: AddressError | None) -> None:
