@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pycarp.demo import longest_silence_ms, probe_results, wait_until
+from pycarp.demo.main import longest_silence_ms, probe_results, wait_until
 from pycarp.lab import Host, Lab
 
 VIP = "198.51.100.200"

@@ -32,7 +32,7 @@ def main(argv: list[str]) -> int:
             profiler.dump_stats(out)
 
     signal.signal(signum, switch)
-    from pycarp.cli import main as pycarp_main
+    from pycarp.cli.main import main as pycarp_main
 
     try:
         return pycarp_main(args)

@@ -38,8 +38,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from pycarp.control_client import ControlError, request
-from pycarp.demo import Interrupted, Progress, wait_until
+from pycarp.client.commands import ControlError, request
+from pycarp.demo.main import Interrupted, Progress, wait_until
 from pycarp.lab import ALLOWED_NETWORKS, Host, Lab, LabError, cleanup_stale, stop_processes
 
 IMPLS = ("pycarp", "ucarp")

@@ -1,3 +1,3 @@
-from pycarp.cli import main
+from pycarp.cli.main import main
 
 raise SystemExit(main())

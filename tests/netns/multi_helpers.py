@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pycarp.control_client import ControlError, request
+from pycarp.client.commands import ControlError, request
 from pycarp.lab import Host
 from tests.netns.peers import control_socket_of
 

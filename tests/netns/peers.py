@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from pycarp.config.settings import default_control_socket
 from pycarp.lab import Host
-from pycarp.settings import default_control_socket
 
 Impl = Literal["ucarp", "pycarp"]
 

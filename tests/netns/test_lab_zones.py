@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from pycarp.config.optionsfile import split_options_text
 from pycarp.lab.netns import NETNS_DIR
 from pycarp.lab.zones import ZoneLab, rundir_of
-from pycarp.optionsfile import split_options_text
 
 pytestmark = pytest.mark.netns
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from pycarp.control_client import ControlError, request
+from pycarp.client.commands import ControlError, request
 from pycarp.lab import Host, Lab
 from tests.netns.multi_helpers import (
     PASSWORD,

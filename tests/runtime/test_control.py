@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pycarp.control_client import request
+from pycarp.client.commands import request
 from pycarp.core.errors import ConfigError
 from pycarp.runtime.control import ControlServer, ControlSocketError
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from pycarp.config.settings import DaemonSettings
 from pycarp.core.config import VirtualHostConfig
 from pycarp.runtime import startcheck
 from pycarp.runtime.control import ControlServer
 from pycarp.runtime.startcheck import start_conflict
-from pycarp.settings import DaemonSettings
 from tests.runtime.test_control import MASTER, FakeHandler
 
 PID = os.getpid()  # the servers below run in this process: SO_PEERCRED names it

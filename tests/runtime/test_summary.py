@@ -7,9 +7,9 @@ from typing import Any, cast
 
 import pytest
 
+from pycarp.config.settings import DaemonSettings
 from pycarp.core.node import Node
 from pycarp.runtime.daemon import Daemon
-from pycarp.settings import DaemonSettings
 from tests.helpers import make_config
 
 

@@ -13,9 +13,9 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from pycarp.lab.manifest import ManifestError
 from pycarp.lab.netns import LabError
 from pycarp.lab.zones import ZoneLab, ZoneStatus
+from pycarp.vmadm.manifest import ManifestError
 
 __all__ = ["main"]
 

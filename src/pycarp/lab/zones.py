@@ -44,8 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from pycarp.control_client import ControlError, request
-from pycarp.lab.manifest import ZoneManifest, check_together, load_manifest
+from pycarp.client.commands import ControlError, request
 from pycarp.lab.netns import (
     _TAG_RE,
     ALLOWED_NETWORKS,
@@ -66,6 +65,7 @@ from pycarp.lab.netns import (
     run_in,
     spawn_in,
 )
+from pycarp.vmadm.manifest import ZoneManifest, check_together, load_manifest
 
 __all__ = ["Client", "VipStatus", "Zone", "ZoneLab", "ZoneNic", "ZoneStatus", "rundir_of"]
 

@@ -29,8 +29,8 @@ import socket
 import stat
 from typing import Any, Protocol
 
+from pycarp.config.settings import group_id
 from pycarp.core.errors import CarpError, ConfigError
-from pycarp.settings import group_id
 
 log = logging.getLogger("pycarp")
 

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from pycarp.config.settings import DaemonSettings
 from pycarp.core.actions import HostKey, StateChanged
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import CarpError
@@ -33,7 +34,6 @@ from pycarp.runtime.plumbing import AddressQueue
 from pycarp.runtime.scripts import SerialJobs
 from pycarp.runtime.sdnotify import Notifier
 from pycarp.runtime.startcheck import start_conflict
-from pycarp.settings import DaemonSettings
 
 log = logging.getLogger("pycarp")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP)

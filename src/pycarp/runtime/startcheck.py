@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 
-from pycarp.instances import Instance, socket_paths, survey
+from pycarp.client.instances import Instance, socket_paths, survey
+from pycarp.config.settings import DaemonSettings
 from pycarp.platform.rundir import run_directory
-from pycarp.settings import DaemonSettings
 
 log = logging.getLogger("pycarp")
 

@@ -14,8 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycarp.control_request import ControlError, NotRunning, request_with_pid
-from pycarp.settings import SOCKET_SUFFIX
+from pycarp.client.request import ControlError, NotRunning, request_with_pid
+from pycarp.config.settings import SOCKET_SUFFIX
 
 __all__ = ["Instance", "Survey", "query", "socket_paths", "survey"]
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from pycarp import cli
+from pycarp.cli import main as cli
+from pycarp.config.settings import DaemonSettings
 from pycarp.core.errors import ConfigError
 from pycarp.platform.rundir import run_directory
-from pycarp.settings import DaemonSettings
 
-REFERENCE = Path(__file__).resolve().parents[1] / "examples" / "smartos" / "ucarp.cfg"
+REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "smartos" / "ucarp.cfg"
 FAKE_INTERFACES = {"eth0", "net0"}
 REAL_INTERFACE_EXISTS = cli.interface_exists  # before the autouse fixture replaces it
 
@@ -548,9 +548,9 @@ def test_subcommands_get_the_rest_of_the_arguments(monkeypatch: pytest.MonkeyPat
         seen.append(args)
         return 5
 
-    fake_demo = types.ModuleType("pycarp.demo")
+    fake_demo = types.ModuleType("pycarp.demo.main")
     fake_demo.main = fake_main  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pycarp.demo", fake_demo)
+    monkeypatch.setitem(sys.modules, "pycarp.demo.main", fake_demo)
     assert cli.main(["demo", "--fast", "-v", "3"]) == 5
     assert seen == [["--fast", "-v", "3"]]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pycarp import settings
+from pycarp.config import settings
+from pycarp.config.settings import DaemonSettings, default_control_socket
 from pycarp.platform import rundir
 from pycarp.platform.rundir import named_netns_inodes, netns_inode, run_directory
-from pycarp.settings import DaemonSettings, default_control_socket
 
 OWN = "/proc/thread-self/ns/net"
 INITIAL = "/proc/1/ns/net"

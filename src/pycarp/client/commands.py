@@ -16,8 +16,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from pycarp.control_request import TIMEOUT, ControlError, request
-from pycarp.instances import Instance, query, socket_paths, survey
+from pycarp.client.instances import Instance, query, socket_paths, survey
+from pycarp.client.request import TIMEOUT, ControlError, request
 from pycarp.platform.rundir import run_directory
 
 __all__ = [

@@ -34,10 +34,10 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
-from pycarp import cli
+from pycarp.cli import main as cli
+from pycarp.config.settings import DaemonSettings, default_control_socket
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
-from pycarp.settings import DaemonSettings, default_control_socket
 
 __all__ = ["FORMAT", "ConfigErrors", "load_toml", "parse_toml"]
 

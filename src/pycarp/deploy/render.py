@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import NoReturn
 from xml.sax.saxutils import quoteattr
 
+from pycarp.config.settings import SOCKET_SUFFIX, TOML_SOCKET_NAME
 from pycarp.platform.rundir import ILLUMOS_RUN_DIR, LINUX_RUN_DIR
-from pycarp.settings import SOCKET_SUFFIX, TOML_SOCKET_NAME
 
 __all__ = [
     "DEFAULT_FMRI",

@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from pycarp.control_client import ControlError, request
-from pycarp.lab.manifest import ManifestError, parse_manifest
+from pycarp.client.commands import ControlError, request
 from pycarp.lab.netns import LabError
 from pycarp.lab.timeline import Outage, Timeline, plot
 from pycarp.lab.zones import Client as LabClient
 from pycarp.lab.zones import Zone as LabZone
 from pycarp.lab.zones import ZoneLab
+from pycarp.vmadm.manifest import ManifestError, parse_manifest
 
 VIP = "198.51.100.200"
 VHID = 101
@@ -201,7 +201,8 @@ class Prober:
 
     def start(self, count: int) -> None:
         code = (
-            "import sys; from pycarp.demo import prober_main; sys.exit(prober_main(sys.argv[1:]))"
+            "import sys; from pycarp.demo.main import prober_main; "
+            "sys.exit(prober_main(sys.argv[1:]))"
         )
         self.proc = self.host.spawn(
             sys.executable, "-c", code, self.host.ifname, VIP, f"{PROBE_INTERVAL:g}", str(count),

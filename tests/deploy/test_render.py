@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pycarp import render
+from pycarp.deploy import render
 
-DTD = Path(__file__).resolve().parent / "data" / "service_bundle.dtd.1"
+DTD = Path(__file__).resolve().parents[1] / "data" / "service_bundle.dtd.1"
 PYCARP = "/opt/local/bin/pycarp"
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from pycarp import check
+from pycarp.vmadm import check
 
-SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "smartos"
+SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "smartos"
 ZONE_A = json.loads((SCENARIO / "zoneA.json").read_text())
 ZONE_B = json.loads((SCENARIO / "zoneB.json").read_text())
 CONFIG = (SCENARIO / "ucarp.cfg").read_text()
@@ -59,7 +59,7 @@ def test_reference_scenario_passes(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_reference_scenario_from_the_command_line() -> None:
     # as docs/deploy.md has it, from the repository root
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     scenario = "examples/smartos"
     result = subprocess.run(
         [sys.executable, "-m", "pycarp", "check", f"{scenario}/zoneA.json",

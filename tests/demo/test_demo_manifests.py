@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pycarp import demo
-from pycarp.lab.manifest import load_manifest, parse_manifest
+from pycarp.demo import main as demo
+from pycarp.vmadm.manifest import load_manifest, parse_manifest
 
-SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "smartos"
+SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "smartos"
 
 
 def test_the_demo_has_the_two_reference_zones() -> None:

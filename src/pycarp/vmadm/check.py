@@ -218,7 +218,8 @@ def load_vips(configs: Sequence[str], vips: Sequence[str], report: _Report) -> l
 
 
 def _config_vips(path: str, report: _Report) -> list[Vip]:
-    from pycarp import cli, tomlconfig  # the daemon's own readers and checks
+    from pycarp.cli import main as cli  # the daemon's own readers and checks
+    from pycarp.config import tomlfile as tomlconfig
 
     name = os.path.basename(path) if os.path.dirname(path) == "" else path
     try:

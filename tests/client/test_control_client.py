@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from pycarp import control_client
-from pycarp.control_client import (
+from pycarp.client import commands as control_client
+from pycarp.client.commands import (
     ControlError,
     human_duration,
     reload_main,
@@ -25,7 +25,7 @@ from pycarp.control_client import (
     status_main,
     stepdown_main,
 )
-from pycarp.instances import Instance
+from pycarp.client.instances import Instance
 from pycarp.runtime.control import ControlServer
 from tests.runtime.test_control import MASTER, FakeHandler
 
@@ -235,7 +235,7 @@ async def test_a_reader_that_stops_early_gets_no_traceback(
     path, handler = daemon
     handler.hosts = [MASTER] * 2000  # more than a pipe holds
     code = (
-        "import sys; from pycarp.control_client import status_main as m; sys.exit(m(sys.argv[1:]))"
+        "import sys; from pycarp.client.commands import status_main as m; sys.exit(m(sys.argv[1:]))"
     )
     argv = [sys.executable, "-c", code, "--json", "--control-socket", path]
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from pycarp import control_client
-from pycarp.control_client import reload_main, status_main, stepdown_main
-from pycarp.instances import socket_paths, survey
+from pycarp.client import commands as control_client
+from pycarp.client.commands import reload_main, status_main, stepdown_main
+from pycarp.client.instances import socket_paths, survey
 from pycarp.runtime.control import ControlServer
 from tests.runtime.test_control import MASTER
 

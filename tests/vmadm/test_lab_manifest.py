@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from pycarp.lab.manifest import ManifestError, check_together, load_manifest, parse_manifest
 from pycarp.lab.zones import Zone, ZoneNic, _nft_rules, _plan
+from pycarp.vmadm.manifest import ManifestError, check_together, load_manifest, parse_manifest
 
-SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "smartos"
+SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "smartos"
 
 
 def _zone_a() -> dict[str, Any]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pycarp.optionsfile import (
+from pycarp.config.optionsfile import (
     OptionsFileError,
     SourcedArg,
     read_options_file,
@@ -14,7 +14,7 @@ from pycarp.optionsfile import (
     split_options_text,
 )
 
-REFERENCE = Path(__file__).resolve().parents[1] / "examples" / "smartos" / "ucarp.cfg"
+REFERENCE = Path(__file__).resolve().parents[2] / "examples" / "smartos" / "ucarp.cfg"
 
 
 def split(text: str) -> list[str]:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from pycarp import cli
+from pycarp.cli import main as cli
+from pycarp.config.settings import DaemonSettings
+from pycarp.config.tomlfile import MAX_SHOWN, ConfigErrors, load_toml, parse_toml
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
-from pycarp.settings import DaemonSettings
-from pycarp.tomlconfig import MAX_SHOWN, ConfigErrors, load_toml, parse_toml
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "config.md"
 FAKE_INTERFACES = {"eth0", "eth1"}
 
 # The smallest valid file; cases add keys to it.

@@ -28,10 +28,10 @@ from ipaddress import AddressValueError, IPv4Address
 from typing import Protocol
 
 from pycarp import __version__
+from pycarp.config.optionsfile import OptionsFileError, SourcedArg, split_options_text
+from pycarp.config.settings import DaemonSettings, default_control_socket, group_id
 from pycarp.core.config import DEFAULT_GROUP, VirtualHostConfig
 from pycarp.core.errors import ConfigError
-from pycarp.optionsfile import OptionsFileError, SourcedArg, split_options_text
-from pycarp.settings import DaemonSettings, default_control_socket, group_id
 
 __all__ = [
     "OPTIONS",
@@ -370,13 +370,13 @@ def _check_config_command(args: list[str]) -> int:
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
-    "demo": _lazy("pycarp.demo"),
+    "demo": _lazy("pycarp.demo.main"),
     "check-config": _check_config_command,
-    "status": _lazy("pycarp.control_client", "status_main"),
-    "stepdown": _lazy("pycarp.control_client", "stepdown_main"),
-    "reload": _lazy("pycarp.control_client", "reload_main"),
-    "render": _lazy("pycarp.render"),
-    "check": _lazy("pycarp.check"),
+    "status": _lazy("pycarp.client.commands", "status_main"),
+    "stepdown": _lazy("pycarp.client.commands", "stepdown_main"),
+    "reload": _lazy("pycarp.client.commands", "reload_main"),
+    "render": _lazy("pycarp.deploy.render"),
+    "check": _lazy("pycarp.vmadm.check"),
     "lab": _lazy("pycarp.lab.command"),
 }
 
@@ -721,7 +721,7 @@ def _settings_from_toml(
             "set per-host options in the file (only --facility, --debug, --daemonize, "
             "--control-socket and --control-group may be given with it)"
         )
-    from pycarp import tomlconfig  # imported here: it uses this module's checks
+    from pycarp.config import tomlfile as tomlconfig  # imported here: it uses this module's checks
 
     base_dir = os.path.dirname(os.path.abspath(toml.path))
     settings = tomlconfig.parse_toml(
