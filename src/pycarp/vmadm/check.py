@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv4Network, NetmaskValueError
 from typing import Any, NoReturn
 
+from pycarp.config.load import TOML_FORMAT, load_file
 from pycarp.core.errors import ConfigError
 
 __all__ = ["Problem", "Vip", "Zone", "check", "load_vips", "load_zone", "main"]
@@ -218,28 +219,16 @@ def load_vips(configs: Sequence[str], vips: Sequence[str], report: _Report) -> l
 
 
 def _config_vips(path: str, report: _Report) -> list[Vip]:
-    from pycarp.cli import main as cli  # the daemon's own readers and checks
-    from pycarp.config import tomlfile as tomlconfig
-
     name = os.path.basename(path) if os.path.dirname(path) == "" else path
     try:
-        with open(path, "rb") as file:
-            data = file.read()
+        with open(path, "rb"):
+            pass
     except OSError as exc:
         report.error(name, f"cannot read: {exc.strerror or exc}", "give the config's path")
         return []
     try:
-        if cli.detect_format(path, data) == cli.TOML_FORMAT:
-            text = data.decode("utf-8", "surrogateescape")
-            base_dir = os.path.dirname(os.path.abspath(path))
-            settings = tomlconfig.parse_toml(
-                text, name=name, base_dir=base_dir, check_machine=False
-            )
-            prefix = "vhost[{}]."
-        else:
-            settings = cli.settings_from_args(["--config", path], check_machine=False)
-            prefix = "--"
-    except (ConfigError, cli.InfoRequested) as exc:
+        kind, settings = load_file(path, check_machine=False)
+    except ConfigError as exc:
         for line in str(exc).splitlines():
             report.error(
                 name,
@@ -247,6 +236,7 @@ def _config_vips(path: str, report: _Report) -> list[Vip]:
                 "correct the config (pycarp check-config FILE --no-machine-checks says the same)",
             )
         return []
+    prefix = "vhost[{}]." if kind == TOML_FORMAT else "--"
     return [
         Vip(
             address,
