@@ -4,9 +4,11 @@ In a namespace lab (root, Linux): a pycarp master, a backup (pycarp or the
 real ucarp), and a client pinging the VIP every 10 ms. The master is stopped
 gracefully (SIGTERM: the 255/255 hand-over) or killed (SIGKILL and carrier
 loss); the outage is the longest time between two replies. Results go to
-bench/results/handover.json and, with matplotlib, handover.png.
+bench/results/handover.json and, with matplotlib, handover.png (--out DIR:
+elsewhere, e.g. for a smoke run).
 
     .venv/bin/python bench/handover.py --trials 3
+    .venv/bin/python bench/handover.py --trials 1 --backups pycarp --out /tmp/handover
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pycarp.demo.main import longest_silence_ms, probe_results, wait_until
+import daemonrig
+
 from pycarp.lab import Host, Lab
+from pycarp.lab.probe import PingProbe, longest_silence_ms, probe_results
+from pycarp.lab.wait import wait_until
 
 VIP = "198.51.100.200"
 VHID = 42
@@ -34,29 +39,19 @@ PROBE_INTERVAL = 0.01
 PROBE_MAX = 2000  # 20 s of probes at most
 RESULTS = Path(__file__).resolve().parent / "results"
 
-UP_DOWN = '#!/bin/sh\n{ip} addr {verb} "$2/32" dev "$1" 2>/dev/null\necho {verb} >> "{log}"\n'
-
 
 def _daemon(host: Host, impl: str, workdir: Path, advskew: int) -> subprocess.Popen[bytes]:
-    common = [f"--interface={host.ifname}", f"--srcip={host.ip}", f"--vhid={VHID}",
-              f"--pass={PASSWORD}", f"--addr={VIP}", f"--advskew={advskew}",
-              "--facility=none", "--shutdown"]  # fmt: skip
-    log = workdir / f"{host.role}.log"
+    options = daemonrig.carp_options(host, vhid=VHID, vip=VIP, password=PASSWORD, advskew=advskew)
+    options.append("--shutdown")
     if impl == "ucarp":
-        ip = shutil.which("ip") or "/usr/sbin/ip"
-        scripts = []
-        for name, verb in (("up", "add"), ("down", "del")):
-            path = workdir / f"{host.role}-{name}.sh"
-            path.write_text(UP_DOWN.format(ip=ip, verb=verb, log=workdir / f"{host.role}.events"))
-            path.chmod(0o755)
-            scripts.append(path)
-        argv = [shutil.which("ucarp") or "ucarp", *common,
-                f"--upscript={scripts[0]}", f"--downscript={scripts[1]}"]  # fmt: skip
+        scripts = workdir / host.role
+        scripts.mkdir()
+        argv = daemonrig.ucarp(
+            [*options, *daemonrig.ucarp_scripts(scripts, scripts / "events.log")]
+        )
     else:  # built-in plumbing (no scripts)
-        argv = [sys.executable, "-m", "pycarp", *common,
-                f"--control-socket={workdir / (host.role + '.sock')}"]  # fmt: skip
-    with open(log, "ab") as out:
-        return host.spawn(*argv, stdout=out, stderr=subprocess.STDOUT)
+        argv = daemonrig.pycarp([*options, f"--control-socket={workdir / (host.role + '.sock')}"])
+    return daemonrig.spawn(host, argv, workdir / f"{host.role}.log")
 
 
 def _has_vip(host: Host) -> bool:
@@ -67,18 +62,13 @@ def trial(lab: Lab, backup_impl: str, mode: str, workdir: Path) -> dict[str, Any
     a, b, client = lab.hosts["a"], lab.hosts["b"], lab.hosts["client"]
     master = _daemon(a, "pycarp", workdir, advskew=0)
     backup = None
-    prober = None
+    probe = PingProbe(client, VIP, workdir / "ping.out", PROBE_INTERVAL, PROBE_MAX)
     try:
         if not wait_until(lambda: _has_vip(a), 10):
             raise RuntimeError("the pycarp master did not come up")
         backup = _daemon(b, backup_impl, workdir, advskew=100)
         time.sleep(2.5)  # the backup hears the master and settles
-        ping = shutil.which("ping") or "/usr/bin/ping"
-        probes = workdir / "ping.out"
-        with open(probes, "wb") as out:
-            argv = [ping, "-n", "-D", "-O", "-W", "1", "-i", str(PROBE_INTERVAL),
-                    "-c", str(PROBE_MAX), VIP]  # fmt: skip
-            prober = client.spawn(*argv, stdout=out, stderr=subprocess.STDOUT)
+        probe.start()
         time.sleep(1.0)
         stopped_at = time.time()
         if mode == "graceful":
@@ -89,9 +79,7 @@ def trial(lab: Lab, backup_impl: str, mode: str, workdir: Path) -> dict[str, Any
         if not wait_until(lambda: _has_vip(b), 10):
             raise RuntimeError(f"the {backup_impl} backup did not take over")
         time.sleep(1.5)
-        prober.send_signal(signal.SIGINT)
-        prober.wait(timeout=5)
-        sent, stamps = probe_results(probes.read_text())
+        sent, stamps = probe_results(probe.stop())
         after = [t for t in stamps if t >= stopped_at - 0.5]
         return {
             "backup": backup_impl,
@@ -101,13 +89,26 @@ def trial(lab: Lab, backup_impl: str, mode: str, workdir: Path) -> dict[str, Any
             "replies": len(stamps),
         }
     finally:
-        for proc in (prober, backup, master):
+        for proc in (probe.proc, backup, master):
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=5)
         a.link_up()
         for host in (a, b):
             host.run("ip", "addr", "del", f"{VIP}/32", "dev", host.ifname, check=False)
+
+
+def summarise(
+    results: Sequence[dict[str, Any]], backups: Sequence[str], modes: Sequence[str]
+) -> dict[str, float]:
+    """The median outage of each backup/mode case."""
+    return {
+        f"{b}/{m}": statistics.median(
+            float(r["outage_ms"]) for r in results if (r["backup"], r["mode"]) == (b, m)
+        )
+        for b in backups
+        for m in modes
+    }
 
 
 def plot(results: list[dict[str, Any]], path: Path) -> None:
@@ -131,41 +132,43 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--backups", default="pycarp,ucarp")
     parser.add_argument("--modes", default="graceful,kill")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help=f"directory of handover.json and .png ({RESULTS})"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     if os.geteuid() != 0:
         print("bench/handover.py needs root (network namespaces)", file=sys.stderr)
         return 2
+    backups, modes = args.backups.split(","), args.modes.split(",")
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="pycarp-bench-") as tmp, Lab() as lab:
         lab.add_host("a", "198.51.100.201")
         lab.add_host("b", "198.51.100.202")
         lab.add_host("client", "198.51.100.10")
-        for backup in args.backups.split(","):
-            for mode in args.modes.split(","):
+        for backup in backups:
+            for mode in modes:
                 for n in range(args.trials):
                     workdir = Path(tmp) / f"{backup}-{mode}-{n}"
                     workdir.mkdir()
                     result = trial(lab, backup, mode, workdir)
                     print(json.dumps(result), flush=True)
                     results.append(result)
-    RESULTS.mkdir(exist_ok=True)
-    summary = {
-        f"{b}/{m}": statistics.median(
-            float(r["outage_ms"]) for r in results if (r["backup"], r["mode"]) == (b, m)
-        )
-        for b in args.backups.split(",")
-        for m in args.modes.split(",")
-    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = summarise(results, backups, modes)
     out = {"probe_interval_ms": PROBE_INTERVAL * 1000, "median_outage_ms": summary,
            "trials": results}  # fmt: skip
-    (RESULTS / "handover.json").write_text(json.dumps(out, indent=2) + "\n")
+    (args.out / "handover.json").write_text(json.dumps(out, indent=2) + "\n")
     try:
-        plot(results, RESULTS / "handover.png")
+        plot(results, args.out / "handover.png")
     except ImportError:
         print("matplotlib is not installed: no plot", file=sys.stderr)
     print(json.dumps(summary, indent=2))

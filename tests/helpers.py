@@ -1,10 +1,10 @@
 """Test helpers for the protocol core: configs and a fake LAN without clocks.
 
-FakeLan holds several Nodes on one broadcast domain. Every SendAdvertisement a
-node emits is encoded, wrapped in an IPv4 header exactly as the runtime would
-send it, and fed to every other node through Node.receive, so the whole receive
-path (IP parsing, TTL, checksum, demux, digest) runs in every timeline. Time
-jumps from deadline to deadline; nothing sleeps.
+FakeLan holds several Nodes on one broadcast domain. The datagram of every
+SendAdvertisement a node emits (the payload of its frame, as the runtime sends
+it) is fed to every other node through Node.receive, so the whole send and
+receive path (IP header, TTL, checksum, demux, digest) runs in every timeline.
+Time jumps from deadline to deadline; nothing sleeps.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pycarp.core import auth, packet
 from pycarp.core.actions import (
     Action,
     HostKey,
+    Link,
     RunScript,
     SendAdvertisement,
     SendGratuitousArp,
@@ -35,6 +36,15 @@ A = TypeVar("A")
 
 PASSWORD = b"secret"
 VIP = IPv4Address("192.0.2.50")
+MAC = bytes.fromhex("020000000001")  # every timeline's interface has this hardware address
+LINK = Link(MAC)
+UP_SCRIPT = "/usr/local/sbin/vip-up"
+DOWN_SCRIPT = "/usr/local/sbin/vip-down"
+
+
+def links(interface: str) -> Link:
+    """Node.start()'s `links`: every interface has MAC and carrier."""
+    return LINK
 
 
 def make_config(**overrides: Any) -> VirtualHostConfig:
@@ -58,6 +68,25 @@ def make_config(**overrides: Any) -> VirtualHostConfig:
     if isinstance(values["password"], str):
         values["password"] = values["password"].encode()
     return VirtualHostConfig(**values)
+
+
+def scripted(**overrides: Any) -> VirtualHostConfig:
+    """make_config() with an up and a down script, as ucarp is run."""
+    return make_config(**{"upscript": UP_SCRIPT, "downscript": DOWN_SCRIPT, **overrides})
+
+
+def script(vh: VirtualHost, which: Literal["up", "down"]) -> RunScript:
+    """The RunScript of vh's up or down script: ucarp's argv, once per virtual address."""
+    c = vh.config
+    path = c.upscript if which == "up" else c.downscript
+    assert path is not None
+    extra = () if c.xparam is None else (c.xparam,)
+    return RunScript(vh.key, which, tuple((path, c.interface, str(a), *extra) for a in c.addresses))
+
+
+def arp(vh: VirtualHost) -> SendGratuitousArp:
+    """The announcement of vh's addresses, from the interface's MAC."""
+    return SendGratuitousArp(vh.key, MAC, vh.config.addresses)
 
 
 def make_advert(config: VirtualHostConfig, *, counter: int = 1, **overrides: Any) -> Advertisement:
@@ -161,7 +190,6 @@ class FakeLan:
         self._groups: list[set[str]] | None = None
         self._queue: list[tuple[float, int, str, HostKey, bytes]] = []
         self._seq = itertools.count()
-        self._ident = itertools.count(1)
         self.delivered = 0
 
     # -- building --------------------------------------------------------
@@ -196,7 +224,7 @@ class FakeLan:
 
     def start(self, *refs: MemberRef, link_up: bool = True) -> None:
         for m in self._pick(refs):
-            self._apply(m, m.node.start(now=self.now, link_up=lambda _: link_up))
+            self._apply(m, m.node.start(now=self.now, links=lambda _: Link(MAC, link_up)))
 
     def link(self, ref: MemberRef, *, up: bool, interface: str = "eth0") -> None:
         m = self.member(ref)
@@ -314,10 +342,7 @@ class FakeLan:
                     self._transmit(m, action)
 
     def _transmit(self, m: Member, action: SendAdvertisement) -> None:
-        config = m.node.hosts[action.key].config
-        data = packet.encode_ipv4(
-            config.srcip, config.group, action.advert.encode(), ident=next(self._ident)
-        )
+        data = action.frame.payload  # the IP datagram, as the runtime sends it
         heapq.heappush(
             self._queue, (self.now + self.latency, next(self._seq), m.name, action.key, data)
         )

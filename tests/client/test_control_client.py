@@ -26,8 +26,9 @@ from pycarp.client.commands import (
     stepdown_main,
 )
 from pycarp.client.instances import Instance
+from pycarp.client.request import answers
 from pycarp.runtime.control import ControlServer
-from tests.runtime.test_control import MASTER, FakeHandler
+from tests.runtime.test_control import MASTER, FakeHandler, full_backlog
 
 BACKUP = {
     "interface": "eth1",
@@ -273,6 +274,37 @@ def test_a_stale_socket_is_no_daemon(tmp_path: Path) -> None:
         dead.bind(path)
     with pytest.raises(ControlError, match="no pycarp is running with control socket"):
         request(path, {"command": "status"})
+
+
+def test_answers_tells_a_listening_socket_from_a_missing_or_stale_one(tmp_path: Path) -> None:
+    """The one rule a client and a starting daemon both go by."""
+    assert answers(str(tmp_path / "missing.sock"), 1.0) is False
+    stale = str(tmp_path / "stale.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(stale)
+    assert answers(stale, 1.0) is False
+    live = str(tmp_path / "live.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(live)
+        server.listen(1)
+        assert answers(live, 1.0) is True
+
+
+def test_answers_counts_a_full_backlog_as_listening(tmp_path: Path) -> None:
+    path = str(tmp_path / "busy.sock")
+    with full_backlog(path):
+        assert answers(path, 0.2) is True
+
+
+def test_answers_raises_what_it_cannot_tell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def deny(self: socket.socket, address: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(socket.socket, "connect", deny)
+    with pytest.raises(PermissionError):
+        answers(str(tmp_path / "ctl.sock"), 1.0)
 
 
 def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -42,32 +43,67 @@ def test_valid(overrides: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "message"),
+    ("overrides", "field", "message"),
     [
-        ({"interface": ""}, "interface"),
-        ({"vhid": 0}, "vhid"),
-        ({"vhid": 256}, "vhid"),
-        ({"vhid": -1}, "vhid"),
-        ({"advbase": -1}, "advbase"),
-        ({"advbase": 256}, "advbase"),
-        ({"advskew": -1}, "advskew"),
-        ({"advskew": 256}, "advskew"),
-        ({"advbase": 0, "advskew": 0}, "advbase"),
-        ({"advbase": 255, "advskew": 255}, "leaving master"),
-        ({"deadratio": 0}, "deadratio"),
-        ({"deadratio": -3}, "deadratio"),
-        ({"password": b"x" * (MAX_PASSWORD + 1)}, "pass"),
-        ({"addresses": ()}, "addr"),
-        ({"addresses": ("192.0.2.50", "192.0.2.50")}, "twice"),
-        ({"group": "192.0.2.200"}, "mcast"),
-        ({"group": "255.255.255.255"}, "mcast"),
-        ({"srcip": "192.0.2.50"}, "srcip"),
+        ({"interface": ""}, "interface", "interface: required"),
+        ({"vhid": 0}, "vhid", "vhid: 0 is outside 1..255"),
+        ({"vhid": 256}, "vhid", "vhid"),
+        ({"vhid": -1}, "vhid", "vhid"),
+        ({"advbase": -1}, "advbase", "advbase"),
+        ({"advbase": 256}, "advbase", "advbase: 256 is outside 0..255"),
+        ({"advskew": -1}, "advskew", "advskew"),
+        ({"advskew": 256}, "advskew", "advskew"),
+        ({"advbase": 0, "advskew": 0}, "advbase", "advbase: 0 needs an advskew above 0"),
+        ({"advbase": 255, "advskew": 255}, "advbase/advskew", "leaving master"),
+        ({"deadratio": 0}, "deadratio", "deadratio"),
+        ({"deadratio": -3}, "deadratio", "deadratio"),
+        ({"password": b"x" * (MAX_PASSWORD + 1)}, "password", "20 bytes; at most 19"),
+        ({"addresses": ()}, "addresses", "at least one"),
+        ({"addresses": ("192.0.2.50", "192.0.2.50")}, "addresses", "twice"),
+        ({"prefixes": (24, 24)}, "prefixes", "one prefix length per virtual address"),
+        ({"prefixes": (33,)}, "prefixes", r"outside 1\.\.32: \(33,\)"),
+        ({"group": "192.0.2.200"}, "group", "not a multicast address"),
+        ({"group": "255.255.255.255"}, "group", "not a multicast address"),
+        ({"srcip": "192.0.2.50"}, "srcip", "srcip: 192.0.2.50 is also a virtual address"),
     ],
     ids=repr,
 )
-def test_invalid(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+def test_invalid(overrides: dict[str, Any], field: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
         make_config(**overrides)
+    # named by the dataclass field: each front-end says it in its own words
+    assert caught.value.field == field
+    assert caught.value.origin is None
+    assert str(caught.value) == f"{field}: {caught.value.reason}"
+
+
+def test_the_fields_named_are_the_dataclass_fields() -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_config(advbase=255, advskew=255)
+    assert caught.value.fields == ("advbase", "advskew")
+    assert set(caught.value.fields) <= {f.name for f in dataclasses.fields(VirtualHostConfig)}
+
+
+def test_config_error_shape() -> None:
+    error = ConfigError("advskew", "300 is outside 0..255", "ucarp.cfg:2 (ucarp options)")
+    assert (error.field, error.fields) == ("advskew", ("advskew",))
+    assert (error.reason, error.origin) == ("300 is outside 0..255", "ucarp.cfg:2 (ucarp options)")
+    assert str(error) == "ucarp.cfg:2 (ucarp options): advskew: 300 is outside 0..255"
+    both = ConfigError(("--advbase", "--advskew"), "255/255 is reserved")
+    assert (both.field, both.fields, str(both)) == (
+        "--advbase/--advskew",
+        ("--advbase", "--advskew"),
+        "--advbase/--advskew: 255/255 is reserved",
+    )
+    nameless = ConfigError(None, "unknown option --bogus", "f.cfg:1")
+    assert (nameless.field, nameless.fields, str(nameless)) == (
+        None,
+        (),
+        "f.cfg:1: unknown option --bogus",
+    )
+    assert str(ConfigError(None, "missing required options: --vhid")) == (
+        "missing required options: --vhid"
+    )
 
 
 def test_config_error_is_a_carp_error() -> None:

@@ -7,12 +7,33 @@ from ipaddress import IPv4Address
 import pytest
 
 from pycarp.core import auth, packet
-from pycarp.core.actions import HostKey, PacketDropped, SendAdvertisement, State, StateChanged
+from pycarp.core.actions import (
+    HandOverTimedOut,
+    HostKey,
+    Link,
+    PacketDropped,
+    Reason,
+    RemoveAddresses,
+    RunScript,
+    SendAdvertisement,
+    State,
+    StateChanged,
+)
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError, DropReason
-from pycarp.core.node import Node
+from pycarp.core.node import HANDOVER_SLACK, Node
 from pycarp.core.packet import Advertisement
-from tests.helpers import datagram, make_advert, make_config, of_type
+from pycarp.core.state import VirtualHost
+from tests.helpers import (
+    LINK,
+    MAC,
+    datagram,
+    links,
+    make_advert,
+    make_config,
+    of_type,
+    scripted,
+)
 
 OURS = IPv4Address("192.0.2.1")
 PEER = IPv4Address("192.0.2.2")
@@ -34,7 +55,7 @@ GOOD = datagram(make_advert(V1))
 
 def started(*configs: VirtualHostConfig) -> Node:
     node = Node(configs or (V1, V2), counter=lambda: 0)
-    node.start(now=0.0)
+    node.start(now=0.0, links=links)
     return node
 
 
@@ -185,7 +206,7 @@ def test_openbsd_demote_field_is_accepted() -> None:
 def test_next_deadline_is_the_earliest() -> None:
     node = Node([V1, V2], counter=lambda: 0)
     assert node.next_deadline() is None
-    node.start(now=0.0)
+    node.start(now=0.0, links=links)
     assert node.next_deadline() == 3.0  # V1: 3.0; V2: 3 + 50/256
     node.on_timer(now=3.0)
     # V1 is master (next advert at 4.0); V2 still waits for its master-down.
@@ -200,7 +221,7 @@ def test_next_deadline_is_the_earliest() -> None:
 def test_each_host_draws_its_own_counter() -> None:
     draws = iter([100, 200])
     node = Node([V1, V2], counter=lambda: next(draws))
-    node.start(now=0.0)
+    node.start(now=0.0, links=links)
     actions = node.on_timer(now=10.0)
     counters = {a.key.vhid: a.advert.counter for a in of_type(actions, SendAdvertisement)}
     assert counters == {1: 101, 2: 201}
@@ -222,7 +243,7 @@ def test_link_changes_reach_only_that_interface() -> None:
 
 def test_start_asks_for_each_interface_link() -> None:
     node = Node([V1, V1_ETH1], counter=lambda: 0)
-    node.start(now=0.0, link_up=lambda name: name == "eth0")
+    node.start(now=0.0, links=lambda name: Link(MAC, up=name == "eth0"))
     assert node.hosts[HostKey("eth0", 1)].next_deadline() == 3.0
     assert node.hosts[HostKey("eth1", 1)].next_deadline() is None
 
@@ -302,21 +323,84 @@ def test_checksum_drops_for_our_vhid_are_counted_per_host() -> None:
 
 def test_add_starts_a_host_and_refuses_a_duplicate() -> None:
     node = started(V1)
-    actions = node.add(V2, counter=9, now=1.0, link_up=True)
+    actions = node.add(V2, counter=9, now=1.0, link=LINK)
     assert node.hosts[HostKey("eth0", 2)].state is State.BACKUP
     assert actions and all(a.key == HostKey("eth0", 2) for a in actions)
     with pytest.raises(ConfigError):
-        node.add(V2, counter=9, now=1.0, link_up=True)
+        node.add(V2, counter=9, now=1.0, link=LINK)
 
 
-def test_remove_stops_a_master_at_once_and_keeps_its_config_for_the_runtime() -> None:
-    node = started(V1, V2)
+def test_remove_stops_a_master_at_once_with_complete_final_actions() -> None:
+    removed = scripted(
+        vhid=1, password=b"one", addresses=("192.0.2.51",), plumb=True, shutdown=True
+    )
+    node = started(removed, V2)
     key = HostKey("eth0", 1)
     host = node.hosts[key]
-    host.on_timer(now=host.next_deadline() or 0.0)
+    node.on_timer(now=host.next_deadline() or 0.0)
     assert host.state is State.MASTER
     actions = node.remove(key, now=10.0)
     assert key not in node.hosts and key not in node.host_drops
     assert [a.new for a in of_type(actions, StateChanged)] == [State.INIT]
-    assert node.host(key).config == V1  # still resolvable for the actions above
+    # What is left to do says all the runtime needs: the host is gone from the node.
+    address = IPv4Address("192.0.2.51")
+    assert of_type(actions, RemoveAddresses) == [RemoveAddresses(key, ((address, 32),))]
+    (down,) = of_type(actions, RunScript)
+    assert (down.which, down.commands) == ("down", ((removed.downscript, "eth0", str(address)),))
+    assert node.send_result(key, ok=False, now=10.0) == []  # late outcomes are dropped
+    assert node.addresses_result(key, ok=True, now=10.0) == []
     assert node.stopped is False  # V2 still runs
+
+
+# -- graceful stop: the hand-over's deadline is the node's ---------------------
+
+
+def test_graceful_stop_gives_up_on_the_hand_over_one_second_after_master_down() -> None:
+    node = started(V1, V2)
+    node.on_timer(now=10.0)  # both masters
+    leaving = node.shutdown(now=11.0)
+    assert not of_type(leaving, StateChanged)  # both hand over first
+    longest = max(h.master_down_interval.total for h in node.hosts.values())
+    assert longest == pytest.approx(3 + 50 / 256)
+    give_up = 11.0 + longest + HANDOVER_SLACK
+    # Each host stops by itself after its master-down interval; the node's own
+    # deadline comes after them and is gone once every host has stopped.
+    while (deadline := node.next_deadline()) is not None and not node.stopped:
+        assert deadline < give_up
+        assert not of_type(node.on_timer(now=deadline), HandOverTimedOut)
+    assert node.stopped and node.next_deadline() is None
+
+
+class Stuck(VirtualHost):
+    """A host that never asks for its timer, so its hand-over never ends by itself."""
+
+    def next_deadline(self) -> float | None:
+        return None
+
+
+def test_a_hand_over_that_does_not_end_is_cut_short_by_the_node() -> None:
+    node = Node([], counter=lambda: 0)
+    host = Stuck(V1, counter=0)
+    node.insert(host)
+    node.start(now=0.0, links=links)
+    host.on_timer(now=10.0)
+    assert host.state is State.MASTER
+    assert node.shutdown(now=11.0) and host.leaving
+    give_up = 11.0 + host.master_down_interval.total + HANDOVER_SLACK
+    assert node.next_deadline() == pytest.approx(give_up)  # the node's own, the only one
+    assert node.on_timer(now=give_up - 0.001) == []
+    actions = node.on_timer(now=give_up)
+    assert isinstance(actions[0], HandOverTimedOut)
+    assert of_type(actions, StateChanged) == [
+        StateChanged(host.key, State.MASTER, State.INIT, Reason.SHUTDOWN)
+    ]
+    assert node.stopped and node.next_deadline() is None
+
+
+def test_a_hard_stop_leaves_no_hand_over_deadline() -> None:
+    node = started(V1)
+    node.on_timer(now=10.0)
+    node.shutdown(now=11.0)
+    assert node.next_deadline() is not None
+    node.shutdown(now=11.5, graceful=False)
+    assert node.stopped and node.next_deadline() is None

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from pycarp.core import auth, packet
 from pycarp.core.actions import HostKey, PacketDropped
 from pycarp.core.errors import DropReason, PacketError
+from pycarp.core.ipv4 import Ipv4Wire
 from pycarp.core.node import Node
 from pycarp.core.packet import Advertisement
-from tests.helpers import datagram, make_config
+from tests.helpers import datagram, links, make_config
 
 VECTORS = Path(__file__).resolve().parents[1] / "data" / "vectors"
 
@@ -148,13 +149,33 @@ def test_golden_capture_is_accepted_by_a_node(capture: Capture, index: int, fram
         nomcast=capture.nomcast,
     )
     node = Node([config], counter=lambda: 0)
-    node.start(now=0.0)
+    node.start(now=0.0, links=links)
     actions = node.receive(frame[14:], interface="eth0", now=0.5)
     assert not [a for a in actions if isinstance(a, PacketDropped)]
     host = node.hosts[HostKey(config.interface, config.vhid)]
     assert host.adverts_received == 1
     assert host.last_peer is not None and host.last_peer.address == capture.sender
     assert sum(node.drops.values()) == 0
+
+
+@pytest.mark.parametrize("capture", CAPTURES, ids=[c.file for c in CAPTURES])
+def test_our_advertisement_frames_are_ucarps(capture: Capture) -> None:
+    """The core's frame, with ucarp's MAC and IP id, is the captured one byte for byte."""
+    captured = frames(capture)[0][1]
+    config = make_config(
+        vhid=capture.vhid,
+        password=capture.password,
+        addresses=(capture.vip,),
+        srcip=capture.sender,
+        advbase=capture.advbase,
+        advskew=capture.advskew,
+        nomcast=capture.nomcast,
+        virtual_mac=True,
+    )
+    ident = int.from_bytes(captured[18:20], "big")
+    wire = Ipv4Wire(HostKey("eth0", capture.vhid), config, mac=bytes(6), ident=ident)
+    send = wire.advertisement(packet.decode(captured[34:]))
+    assert send.frame.encode() == captured
 
 
 def test_ucarp_master_counters_are_not_sequential() -> None:
@@ -407,7 +428,9 @@ def test_ethernet_frame() -> None:
 def test_gratuitous_arp() -> None:
     mac = bytes.fromhex("020000000001")
     vip = IPv4Address("192.0.2.50")
-    frame = packet.gratuitous_arp(mac, vip)
+    arp = packet.gratuitous_arp(mac, vip)
+    assert (arp.destination, arp.source, arp.ethertype) == (b"\xff" * 6, mac, 0x0806)
+    frame = arp.encode()
     assert len(frame) == 14 + 28
     assert frame[:6] == b"\xff" * 6
     assert frame[6:12] == mac
@@ -464,7 +487,7 @@ def test_parse_ipv4_raises_only_packet_error(data: bytes) -> None:
 
 def _receiving_node() -> Node:
     node = Node([make_config(), make_config(vhid=2, password=b"")], counter=lambda: 0)
-    node.start(now=0.0)
+    node.start(now=0.0, links=links)
     return node
 
 

@@ -18,26 +18,36 @@ from pycarp.core.actions import (
     Notice,
     Reason,
     RemoveAddresses,
-    RunScript,
     SendAdvertisement,
     SendGratuitousArp,
     State,
     StateChanged,
 )
 from pycarp.core.node import Node
-from pycarp.core.state import LEAVING, PLUMB_RETRY_FIRST, PLUMB_RETRY_MAX, VirtualHost
+from pycarp.core.plumbing import PLUMB_RETRY_FIRST, PLUMB_RETRY_MAX
+from pycarp.core.state import LEAVING, VirtualHost
 from pycarp.core.status import host_status
-from tests.helpers import FakeLan, datagram, make_advert, make_config, of_type
+from tests.helpers import (
+    LINK,
+    FakeLan,
+    datagram,
+    links,
+    make_advert,
+    make_config,
+    of_type,
+    script,
+    scripted,
+)
 
 FAULT = "eth0: no such interface"
 
 
 def plumbing_host(**overrides: Any) -> VirtualHost:
-    return VirtualHost(make_config(plumb=True, **overrides), counter=0)
+    return VirtualHost(scripted(plumb=True, **overrides), counter=0)
 
 
 def become_master(vh: VirtualHost, *, now: float = 0.0) -> tuple[float, list[Any]]:
-    vh.start(now=now)
+    vh.start(now=now, link=LINK)
     deadline = vh.next_deadline()
     assert deadline is not None
     return deadline, vh.on_timer(now=deadline)
@@ -49,7 +59,7 @@ def test_master_asks_for_its_addresses_before_the_up_script() -> None:
     assert actions[:3] == [
         StateChanged(vh.key, State.BACKUP, State.MASTER, Reason.MASTER_DOWN),
         AddAddresses(vh.key, vh.config.networks),
-        RunScript(vh.key, "up"),
+        script(vh, "up"),
     ]
     assert vh.config.networks[0][1] == 24
 
@@ -61,7 +71,7 @@ def test_leaving_master_gives_the_addresses_back_before_the_down_script() -> Non
     assert actions == [
         StateChanged(vh.key, State.MASTER, State.BACKUP, Reason.FORCED),
         RemoveAddresses(vh.key, vh.config.networks),
-        RunScript(vh.key, "down"),
+        script(vh, "down"),
     ]
 
 
@@ -74,7 +84,7 @@ def test_stopping_master_removes_its_addresses() -> None:
 
 def test_a_backup_never_plumbs() -> None:
     vh = plumbing_host()
-    actions = vh.start(now=0.0)
+    actions = vh.start(now=0.0, link=LINK)
     assert not of_type(actions, AddAddresses) and not of_type(actions, RemoveAddresses)
 
 
@@ -214,7 +224,7 @@ def test_node_schedule_is_the_earliest_host_deadline(steps: list[tuple[str, int,
     configs = [make_config(plumb=True, vhid=v, addresses=f"192.0.2.{50 + v}") for v in (1, 2, 3, 4)]
     node = Node(configs, counter=lambda: 0)
     now = 0.0
-    node.start(now=now)
+    node.start(now=now, links=links)
     for what, vhid, dt in steps:
         now += dt
         key = configs[vhid - 1].interface, vhid

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from pycarp.core import auth, timing
+from pycarp.core import auth, packet, timing
 from pycarp.core.actions import (
     Action,
+    Link,
     Notice,
     Reason,
     RunScript,
@@ -24,13 +25,25 @@ from pycarp.core.actions import (
 )
 from pycarp.core.packet import Advertisement
 from pycarp.core.state import COUNTER_MODULUS, STEPDOWN_HOLD, VirtualHost
-from tests.helpers import FakeLan, Member, kinds, make_advert, make_config, of_type
+from tests.helpers import (
+    LINK,
+    MAC,
+    FakeLan,
+    Member,
+    arp,
+    kinds,
+    make_advert,
+    make_config,
+    of_type,
+    script,
+    scripted,
+)
 
 PEER = IPv4Address("192.0.2.2")  # our srcip is 192.0.2.1: the peer is "higher" for ucarp too
 
 
 def host(counter: int = 0, **overrides: Any) -> VirtualHost:
-    return VirtualHost(make_config(**overrides), counter=counter)
+    return VirtualHost(scripted(**overrides), counter=counter)
 
 
 def advert_from(vh: VirtualHost, *, advbase: int | None = None, advskew: int = 0) -> Advertisement:
@@ -41,7 +54,7 @@ def advert_from(vh: VirtualHost, *, advbase: int | None = None, advskew: int = 0
 
 def master(vh: VirtualHost, *, start: float = 0.0) -> float:
     """Drive vh from INIT to MASTER by the master-down timer; returns when."""
-    vh.start(now=start)
+    vh.start(now=start, link=LINK)
     at = vh.next_deadline()
     assert at is not None
     vh.on_timer(now=at)
@@ -69,10 +82,10 @@ def only_advert(actions: list[Action]) -> Advertisement:
 def test_start_enters_backup_runs_down_script_and_arms_master_down() -> None:
     vh = host(advskew=100)
     assert (vh.state, vh.next_deadline()) == (State.INIT, None)
-    actions = vh.start(now=10.0)
+    actions = vh.start(now=10.0, link=LINK)
     assert actions == [
         StateChanged(vh.key, State.INIT, State.BACKUP, Reason.STARTED),
-        RunScript(vh.key, "down"),
+        script(vh, "down"),
     ]
     assert vh.state is State.BACKUP
     assert (vh.since, vh.reason) == (10.0, Reason.STARTED)
@@ -81,7 +94,9 @@ def test_start_enters_backup_runs_down_script_and_arms_master_down() -> None:
 
 def test_start_in_neutral_mode_runs_no_script() -> None:
     vh = host(neutral=True)
-    assert vh.start(now=0.0) == [StateChanged(vh.key, State.INIT, State.BACKUP, Reason.STARTED)]
+    assert vh.start(now=0.0, link=LINK) == [
+        StateChanged(vh.key, State.INIT, State.BACKUP, Reason.STARTED)
+    ]
     assert vh.next_deadline() == 3.0
 
 
@@ -89,19 +104,19 @@ def test_neutral_mode_still_runs_the_down_script_on_later_backups() -> None:
     vh = host(neutral=True)
     at = master(vh)
     actions = vh.force_backup(now=at + 1)
-    assert RunScript(vh.key, "down") in actions
+    assert script(vh, "down") in actions
 
 
 def test_start_twice_is_a_no_op() -> None:
     vh = host()
-    vh.start(now=0.0)
-    assert vh.start(now=1.0) == []
+    vh.start(now=0.0, link=LINK)
+    assert vh.start(now=1.0, link=LINK) == []
     assert vh.next_deadline() == 3.0
 
 
 def test_start_without_carrier_is_silent_backup() -> None:
     vh = host()
-    actions = vh.start(now=0.0, link_up=False)
+    actions = vh.start(now=0.0, link=Link(MAC, up=False))
     assert kinds(actions) == ["StateChanged:BACKUP", "RunScript:down"]
     assert vh.next_deadline() is None and not vh.link_up
     assert vh.on_timer(now=100.0) == []
@@ -109,8 +124,73 @@ def test_start_without_carrier_is_silent_backup() -> None:
 
 def test_start_without_carrier_but_ignoreifstate_listens() -> None:
     vh = host(ignoreifstate=True)
-    vh.start(now=0.0, link_up=False)
+    vh.start(now=0.0, link=Link(MAC, up=False))
     assert vh.link_up and vh.next_deadline() == 3.0
+
+
+# -- complete actions: what the runtime needs is in them ---------------------
+
+
+def test_run_script_carries_ucarps_argv_once_per_address() -> None:
+    vh = VirtualHost(
+        make_config(
+            interface="eth3",
+            addresses=("192.0.2.50", "192.0.2.51"),
+            upscript="/etc/ucarp/vip-up.sh",
+            downscript="/etc/ucarp/vip-down.sh",
+            xparam="extra",
+        ),
+        counter=0,
+    )
+    (down,) = of_type(vh.start(now=0.0, link=LINK), RunScript)
+    assert down == RunScript(
+        vh.key,
+        "down",
+        (
+            ("/etc/ucarp/vip-down.sh", "eth3", "192.0.2.50", "extra"),
+            ("/etc/ucarp/vip-down.sh", "eth3", "192.0.2.51", "extra"),
+        ),
+    )
+    (up,) = of_type(vh.on_timer(now=3.0), RunScript)
+    assert up.commands == (
+        ("/etc/ucarp/vip-up.sh", "eth3", "192.0.2.50", "extra"),
+        ("/etc/ucarp/vip-up.sh", "eth3", "192.0.2.51", "extra"),
+    )
+
+
+def test_no_script_configured_runs_nothing() -> None:
+    vh = VirtualHost(make_config(downscript="/bin/down"), counter=0)
+    actions = vh.start(now=0.0, link=LINK) + vh.on_timer(now=3.0)
+    assert [a.which for a in of_type(actions, RunScript)] == ["down"]  # no up script
+
+
+@pytest.mark.parametrize(
+    ("overrides", "destination", "source"),
+    [
+        ({}, "01005e000012", MAC.hex()),
+        ({"group": "239.1.2.3"}, "01005e010203", MAC.hex()),
+        ({"nomcast": True}, "ffffffffffff", MAC.hex()),
+        ({"virtual_mac": True, "vhid": 9}, "01005e000012", "00005e000009"),
+    ],
+    ids=["group", "other-group", "nomcast", "virtual-mac"],
+)
+def test_advertisement_frame_says_where_and_from_which_link_address(
+    overrides: dict[str, Any], destination: str, source: str
+) -> None:
+    vh = host(**overrides)
+    at = master(vh)
+    (send,) = of_type(vh.on_timer(now=at + 1), SendAdvertisement)
+    frame = send.frame
+    assert (frame.destination.hex(), frame.source.hex(), frame.ethertype) == (
+        destination,
+        source,
+        0x0800,
+    )
+    header, payload = packet.parse_ipv4(frame.payload)
+    assert (header.src, header.dst, header.ttl) == (vh.config.srcip, vh.config.group, 255)
+    assert packet.decode(payload) == send.advert
+    announcement = arp(vh)  # ARP keeps the NIC's MAC, with or without the virtual one
+    assert [f.source for f in announcement.frames] == [MAC]
 
 
 # -- BACKUP -> MASTER by the master-down timer --------------------------
@@ -122,7 +202,7 @@ def test_start_without_carrier_but_ignoreifstate_listens() -> None:
 )
 def test_master_down_takeover(advbase: int, advskew: int, deadratio: int) -> None:
     vh = host(advbase=advbase, advskew=advskew, deadratio=deadratio, counter=41)
-    vh.start(now=100.0)
+    vh.start(now=100.0, link=LINK)
     down = deadratio * advbase + (advskew * 1_000_000 // 256) / 1e6
     deadline = vh.next_deadline()
     assert deadline == pytest.approx(100.0 + down)
@@ -134,8 +214,8 @@ def test_master_down_takeover(advbase: int, advskew: int, deadratio: int) -> Non
     actions = vh.on_timer(now=deadline)
     assert actions[:3] == [
         StateChanged(vh.key, State.BACKUP, State.MASTER, Reason.MASTER_DOWN),
-        RunScript(vh.key, "up"),
-        SendGratuitousArp(vh.key, vh.config.addresses),
+        script(vh, "up"),
+        arp(vh),
     ]
     assert len(actions) == 4
     advert = only_advert(actions)
@@ -148,7 +228,7 @@ def test_master_down_takeover(advbase: int, advskew: int, deadratio: int) -> Non
 
 def test_late_timer_takes_over_from_the_late_time() -> None:
     vh = host()
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     vh.on_timer(now=5.5)
     assert vh.state is State.MASTER and vh.next_deadline() == 6.5
 
@@ -203,7 +283,7 @@ def test_early_and_stale_timers_are_harmless() -> None:
 
 def test_backup_rearms_master_down_on_each_advertisement() -> None:
     vh = host()
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     for t in (0.9, 1.9, 2.9, 3.9):
         assert vh.receive(advert_from(vh), source=PEER, now=t) == []
         assert vh.next_deadline() == pytest.approx(t + 3)
@@ -215,7 +295,7 @@ def test_backup_rearms_master_down_on_each_advertisement() -> None:
 
 def test_backup_without_preempt_never_takes_over_from_a_slower_master() -> None:
     vh = host(advskew=0)
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     assert vh.receive(advert_from(vh, advskew=200), source=PEER, now=1.0) == []
     assert vh.state is State.BACKUP
 
@@ -228,12 +308,12 @@ def test_preempt_takes_over_from_a_slower_master(
     ours: tuple[int, int], theirs: tuple[int, int]
 ) -> None:
     vh = host(preempt=True, advbase=ours[0], advskew=ours[1])
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     actions = vh.receive(advert_from(vh, advbase=theirs[0], advskew=theirs[1]), source=PEER, now=1)
     assert actions[:3] == [
         StateChanged(vh.key, State.BACKUP, State.MASTER, Reason.PREEMPT),
-        RunScript(vh.key, "up"),
-        SendGratuitousArp(vh.key, vh.config.addresses),
+        script(vh, "up"),
+        arp(vh),
     ]
     assert kinds(actions[3:]) == ["SendAdvertisement"]
     assert vh.next_deadline() == pytest.approx(1 + ours[0] + ours[1] / 256, abs=1e-5)
@@ -242,7 +322,7 @@ def test_preempt_takes_over_from_a_slower_master(
 @pytest.mark.parametrize(("theirs"), [(1, 100), (1, 99), (0, 200)], ids=["equal", "faster", "b0"])
 def test_preempt_spares_an_equal_or_faster_master(theirs: tuple[int, int]) -> None:
     vh = host(preempt=True, advskew=100)
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     actions = vh.receive(advert_from(vh, advbase=theirs[0], advskew=theirs[1]), source=PEER, now=1)
     assert actions == []
     assert vh.state is State.BACKUP and vh.next_deadline() == pytest.approx(1 + 3 + 100 / 256)
@@ -250,11 +330,11 @@ def test_preempt_spares_an_equal_or_faster_master(theirs: tuple[int, int]) -> No
 
 def test_leaving_master_255_255_is_taken_over_at_once() -> None:
     vh = host()  # no preempt needed
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     actions = vh.receive(advert_from(vh, advbase=255, advskew=255), source=PEER, now=1.0)
     assert actions[:2] == [
         StateChanged(vh.key, State.BACKUP, State.MASTER, Reason.MASTER_LEAVING),
-        RunScript(vh.key, "up"),
+        script(vh, "up"),
     ]
     assert kinds(actions[2:]) == ["SendGratuitousArp", "SendAdvertisement"]
 
@@ -274,7 +354,7 @@ def test_master_that_would_time_out_anyway(
     ours: tuple[int, int], theirs: tuple[int, int], takes_over: bool
 ) -> None:
     vh = host(advbase=ours[0], advskew=ours[1])
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     vh.receive(advert_from(vh, advbase=theirs[0], advskew=theirs[1]), source=PEER, now=1.0)
     assert (vh.state is State.MASTER) is takes_over
     assert vh.reason is (Reason.MASTER_LEAVING if takes_over else Reason.STARTED)
@@ -342,7 +422,7 @@ def test_master_reasserts_against_a_worse_master() -> None:
     actions = vh.receive(advert_from(vh, advskew=100), source=PEER, now=at + 0.25)
     assert len(actions) == 2
     assert isinstance(actions[0], Notice) and str(PEER) in actions[0].message
-    assert actions[1] == SendGratuitousArp(vh.key, vh.config.addresses)
+    assert actions[1] == arp(vh)
     assert vh.state is State.MASTER and vh.next_deadline() == deadline  # the timer is untouched
     seen = [kinds(vh.on_timer(now=at + i)) for i in (1, 2, 3)]
     assert seen == [
@@ -377,7 +457,7 @@ def test_link_down_makes_a_master_a_silent_backup_and_back() -> None:
     assert isinstance(actions[0], Notice)
     assert actions[1:] == [
         StateChanged(vh.key, State.MASTER, State.BACKUP, Reason.LINK_DOWN),
-        RunScript(vh.key, "down"),
+        script(vh, "down"),
     ]
     assert vh.next_deadline() is None and not vh.link_up
     assert vh.on_timer(now=at + 100) == []
@@ -397,7 +477,7 @@ def test_link_down_makes_a_master_a_silent_backup_and_back() -> None:
 
 def test_link_down_in_backup_changes_no_state() -> None:
     vh = host()
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     assert kinds(vh.link_changed(up=False, now=1.0)) == ["Notice"]
     assert vh.state is State.BACKUP and vh.reason is Reason.STARTED
     assert vh.next_deadline() is None
@@ -407,7 +487,7 @@ def test_link_events_before_start_are_remembered() -> None:
     vh = host()
     assert vh.link_changed(up=False, now=0.0) == []
     assert not vh.link_up
-    vh.start(now=1.0, link_up=True)
+    vh.start(now=1.0, link=LINK)
     assert vh.link_up and vh.next_deadline() == 4.0
 
 
@@ -429,7 +509,7 @@ def test_force_backup_holds_three_seconds_then_master_down() -> None:
     actions = vh.force_backup(now=now)
     assert actions == [
         StateChanged(vh.key, State.MASTER, State.BACKUP, Reason.FORCED),
-        RunScript(vh.key, "down"),
+        script(vh, "down"),
     ]
     deadline = vh.next_deadline()
     assert deadline == pytest.approx(now + STEPDOWN_HOLD + 3 + 100 / 256)
@@ -444,7 +524,7 @@ def test_force_backup_holds_three_seconds_then_master_down() -> None:
 def test_force_backup_outside_master_does_nothing() -> None:
     vh = host()
     assert vh.force_backup(now=0.0) == []
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     assert vh.force_backup(now=1.0) == []
     assert vh.next_deadline() == 3.0
 
@@ -457,7 +537,7 @@ def test_hard_shutdown_of_a_master_with_shutdown_runs_the_down_script() -> None:
     at = master(vh)
     assert vh.shutdown(now=at + 0.5, graceful=False) == [
         StateChanged(vh.key, State.MASTER, State.INIT, Reason.SHUTDOWN),
-        RunScript(vh.key, "down"),
+        script(vh, "down"),
     ]
     assert vh.state is State.INIT and vh.next_deadline() is None
     assert vh.on_timer(now=at + 10) == []
@@ -476,7 +556,7 @@ def test_hard_shutdown_of_a_master_without_shutdown_runs_no_script() -> None:
 @pytest.mark.parametrize("shutdown", [True, False])
 def test_shutdown_backup_never_runs_the_down_script(shutdown: bool) -> None:
     vh = host(shutdown=shutdown)
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     assert vh.shutdown(now=1.0) == [StateChanged(vh.key, State.BACKUP, State.INIT, Reason.SHUTDOWN)]
 
 
@@ -566,7 +646,7 @@ def test_recovery_needs_three_successes_in_a_row() -> None:
 def test_suppression_in_backup_sends_nothing() -> None:
     """A failure reported after stepping down must not restart advertising."""
     vh = host()
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     for _ in range(2):
         vh.send_result(ok=False, now=1.0)
     assert kinds(vh.send_result(ok=False, now=1.0)) == ["Notice"]
@@ -575,7 +655,7 @@ def test_suppression_in_backup_sends_nothing() -> None:
 
 def test_suppressed_backup_no_longer_preempts() -> None:
     vh = host(preempt=True, advskew=0)
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     for _ in range(3):
         vh.send_result(ok=False, now=0.5)
     assert vh.receive(advert_from(vh, advskew=200), source=PEER, now=1.0) == []
@@ -598,7 +678,7 @@ def test_suppressed_master_yields_to_a_normal_one() -> None:
 def test_suppression_raises_the_leaving_master_threshold() -> None:
     """ucarp compares against deadratio*advbase plus the skew it advertises."""
     vh = host(advskew=0)
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     for _ in range(3):
         vh.send_result(ok=False, now=0.5)
     assert vh.receive(advert_from(vh, advbase=3, advskew=200), source=PEER, now=1.0) == []
@@ -614,10 +694,8 @@ def pair(
 ) -> tuple[FakeLan, Member, Member]:
     """a (192.0.2.1, advskew 0) and b (192.0.2.2, advskew 100) on one LAN."""
     lan = FakeLan()
-    a = lan.add(
-        make_config(**{"srcip": "192.0.2.1", "advskew": 0, **(a_overrides or {})}), name="a"
-    )
-    b = lan.add(make_config(**{"srcip": "192.0.2.2", "advskew": 100, **b_overrides}), name="b")
+    a = lan.add(scripted(**{"srcip": "192.0.2.1", "advskew": 0, **(a_overrides or {})}), name="a")
+    b = lan.add(scripted(**{"srcip": "192.0.2.2", "advskew": 100, **b_overrides}), name="b")
     return lan, a, b
 
 
@@ -770,7 +848,7 @@ def test_leaving_master_advertises_255_and_keeps_its_addresses_until_the_new_mas
     # the new master's first advertisement ends the hand-over
     assert vh.receive(advert_from(vh), source=PEER, now=at + 0.3) == [
         StateChanged(vh.key, State.MASTER, State.INIT, Reason.SHUTDOWN),
-        RunScript(vh.key, "down"),
+        script(vh, "down"),
     ]
     assert vh.next_deadline() is None
 
@@ -832,5 +910,5 @@ def test_a_hard_stop_ends_a_hand_over_at_once() -> None:
     assert vh.shutdown(now=at + 0.3) == []  # a second graceful request changes nothing
     assert vh.shutdown(now=at + 0.4, graceful=False) == [
         StateChanged(vh.key, State.MASTER, State.INIT, Reason.SHUTDOWN),
-        RunScript(vh.key, "down"),
+        script(vh, "down"),
     ]

@@ -28,7 +28,7 @@ from pycarp.core.actions import (
 )
 from pycarp.core.state import LEAVING, STEPDOWN_HOLD, VirtualHost
 from pycarp.core.timing import SUPPRESSED_ADVSKEW
-from tests.helpers import FakeLan, make_advert, make_config
+from tests.helpers import LINK, MAC, FakeLan, make_advert, make_config, scripted
 
 LOWER = IPv4Address("192.0.2.0")  # below our 192.0.2.1 in ucarp's order (last octet)
 HIGHER = IPv4Address("192.0.2.2")
@@ -36,7 +36,7 @@ EPS = 1e-6
 
 
 def new_host(**overrides: object) -> VirtualHost:
-    return VirtualHost(make_config(advskew=100, **overrides), counter=7)
+    return VirtualHost(scripted(advskew=100, **overrides), counter=7)
 
 
 # -- the states a host can be in, and how to get there -------------------
@@ -47,12 +47,12 @@ def _init(vh: VirtualHost) -> float:
 
 
 def _backup(vh: VirtualHost) -> float:
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     return 1.0
 
 
 def _backup_link_down(vh: VirtualHost) -> float:
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     vh.link_changed(up=False, now=0.5)
     return 1.0
 
@@ -64,7 +64,7 @@ def _backup_held(vh: VirtualHost) -> float:
 
 
 def _master(vh: VirtualHost) -> float:
-    vh.start(now=0.0)
+    vh.start(now=0.0, link=LINK)
     at = vh.next_deadline() or 0.0
     vh.on_timer(now=at)
     return at + 0.1
@@ -141,7 +141,7 @@ STIMULI: dict[str, Stimulus] = {
     "link-up": lambda vh, now: (vh.link_changed(up=True, now=now), now),
     "force-backup": lambda vh, now: (vh.force_backup(now=now), now),
     "shutdown": lambda vh, now: (vh.shutdown(now=now), now),
-    "start": lambda vh, now: (vh.start(now=now), now),
+    "start": lambda vh, now: (vh.start(now=now, link=LINK), now),
     "send-failure": lambda vh, now: (vh.send_result(ok=False, now=now), now),
     "send-success": lambda vh, now: (vh.send_result(ok=True, now=now), now),
 }
@@ -183,9 +183,12 @@ def check_invariants(vh: VirtualHost, before: State, actions: list[Action], now:
             )  # fmt: skip
             c = vh.config
             assert auth.verify(c.password, c.vhid, c.addresses, advert.counter, advert.digest)
+            assert action.frame.payload[20:] == advert.encode()  # the datagram says it
         elif isinstance(action, SendGratuitousArp):
             assert state is State.MASTER
-            assert action.addresses == vh.config.addresses
+            assert action.addresses == vh.config.addresses and action.mac == MAC
+        elif isinstance(action, RunScript):
+            assert len(action.commands) == len(vh.config.addresses)
     assert state is vh.state  # the reported transitions add up to the new state
 
 
@@ -275,7 +278,7 @@ class OneHost(RuleBasedStateMachine):
         shutdown: bool,
         ignoreifstate: bool,
     ) -> None:
-        config = make_config(
+        config = scripted(
             advbase=advbase,
             advskew=advskew,
             deadratio=deadratio,
@@ -294,7 +297,7 @@ class OneHost(RuleBasedStateMachine):
 
     @rule()
     def start(self) -> None:
-        self._do(self.vh.start(now=self.now), self.now)
+        self._do(self.vh.start(now=self.now, link=LINK), self.now)
 
     @rule(dt=st.floats(0, 5))
     def wait(self, dt: float) -> None:

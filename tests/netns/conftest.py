@@ -1,4 +1,4 @@
-"""Fixtures of the namespace tests: a precondition check and a `lab`.
+"""Fixtures of the namespace tests: a precondition check, a `lab` and its `daemons`.
 
 These tests never skip. Without root or working `ip netns` they fail with the
 reason, so a CI job that cannot run them goes red instead of green-by-skipping.
@@ -12,10 +12,12 @@ import shutil
 import subprocess
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from pycarp.lab import PREFIX, Lab, close_all_labs
+from tests.netns.daemons import Daemons
 
 
 def _netns_problem() -> str | None:
@@ -61,6 +63,16 @@ def lab() -> Iterator[Lab]:
     """A fresh lab, closed (processes stopped, namespaces deleted) after the test."""
     with Lab() as the_lab:
         yield the_lab
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[Daemons]:
+    """Makes the test's daemons (work directories under tmp_path); kills what is left after it."""
+    made = Daemons(tmp_path)
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 @pytest.fixture(scope="session")

@@ -22,14 +22,15 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import pycarp
 from pycarp.lab import Host, Lab
-from tests.netns.peers import start_peer
+from pycarp.lab.wait import wait_until
+from tests.netns.daemons import Daemon, Daemons
 
 pytestmark = pytest.mark.netns
 
@@ -105,9 +106,10 @@ def rundir() -> Iterator[Path]:
         shutil.rmtree(top, ignore_errors=True)
 
 
-def _spawn_unprivileged(
-    host: Host, caps: str, python_env: tuple[str, dict[str, str]], rundir: Path, log: Path
-) -> subprocess.Popen[bytes]:
+def _start_unprivileged(
+    daemons: Daemons, host: Host, caps: str, python_env: tuple[str, dict[str, str]], rundir: Path
+) -> Daemon:
+    """pycarp as USER with caps, built-in plumbing, its control socket in rundir."""
     python, env = python_env
     argv = [
         *_setpriv(caps),
@@ -118,79 +120,59 @@ def _spawn_unprivileged(
         f"--control-socket={rundir / 'control.sock'}",
         "--facility=none",
     ]
-    with log.open("wb") as out:
-        return host.spawn(*argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
+    return daemons.process(host, *argv, env=env)
 
 
 def test_master_with_only_net_raw_and_net_admin(
-    lab: Lab, python_env: tuple[str, dict[str, str]], rundir: Path
+    lab: Lab, daemons: Daemons, python_env: tuple[str, dict[str, str]], rundir: Path
 ) -> None:
     a = lab.add_host("a", "198.51.100.81")
     b = lab.add_host("b", "198.51.100.82")
     client = lab.add_host("c", "198.51.100.83")
-    log = rundir / "a.log"
-    proc = _spawn_unprivileged(a, "+net_raw,+net_admin", python_env, rundir, log)
+    daemon = _start_unprivileged(daemons, a, "+net_raw,+net_admin", python_env, rundir)
+    describe = daemon.describe
 
-    def describe() -> str:
-        return f"exit={proc.poll()} log:\n{log.read_text(errors='replace')}"
-
-    assert _wait_for(lambda: "-> MASTER" in log.read_text(), WAIT), describe()
+    assert daemon.wait_log("-> MASTER", WAIT), describe()
     # Built-in plumbing: the VIP is on a's eth0, put there by the unprivileged daemon.
-    assert _wait_for(lambda: f"{VIP}/32" in a.addresses(), 3), (a.addresses(), describe())
+    assert wait_until(lambda: f"{VIP}/32" in a.addresses(), 3), (a.addresses(), describe())
     # Really the unprivileged user with just the two capabilities.
-    status = Path(f"/proc/{proc.pid}/status").read_text()
+    status = Path(f"/proc/{daemon.pid}/status").read_text()
     fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
     assert fields["Uid"].split()[0] == str(pwd.getpwnam(USER).pw_uid)
     cap_net_admin, cap_net_raw = 12, 13
     assert int(fields["CapEff"], 16) == (1 << cap_net_admin) | (1 << cap_net_raw)
 
     # Its advertisements keep a root pycarp with a higher skew BACKUP.
-    peer = start_peer(
-        b, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP, advskew=50, workdir=rundir / "b"
-    )
-    try:
-        assert peer.wait_backup(4), peer.describe()
-        time.sleep(4)  # past b's master-down interval
-        assert not peer.is_master(), peer.describe()
-        assert proc.poll() is None, describe()
-        assert client.ping(VIP, count=3), describe()
+    peer = daemons.peer(b, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP, advskew=50).start()
+    assert peer.wait_backup(4), peer.describe()
+    time.sleep(4)  # past b's master-down interval
+    assert not peer.is_master(), peer.describe()
+    assert daemon.alive(), describe()
+    assert client.ping(VIP, count=3), describe()
 
-        # The control socket the unprivileged daemon made answers root, and its own user.
-        sock = f"--control-socket={rundir / 'control.sock'}"
-        python, env = python_env
-        as_root = [sys.executable, "-m", "pycarp", "status", "--json", sock]
-        as_user = [*_setpriv(""), python, "-m", "pycarp", "status", "--json", sock]
-        for argv, run_env in ((as_root, None), (as_user, env)):
-            done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=10, env=run_env, check=False, cwd="/"
-            )
-            assert done.returncode == 0, (argv, done.stdout, done.stderr, describe())
-            text = json.dumps(json.loads(done.stdout))
-            assert "MASTER" in text, text
-    finally:
-        peer.close()
+    # The control socket the unprivileged daemon made answers root, and its own user.
+    sock = f"--control-socket={rundir / 'control.sock'}"
+    python, env = python_env
+    as_root = [sys.executable, "-m", "pycarp", "status", "--json", sock]
+    as_user = [*_setpriv(""), python, "-m", "pycarp", "status", "--json", sock]
+    for argv, run_env in ((as_root, None), (as_user, env)):
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=10, env=run_env, check=False, cwd="/"
+        )
+        assert done.returncode == 0, (argv, done.stdout, done.stderr, describe())
+        text = json.dumps(json.loads(done.stdout))
+        assert "MASTER" in text, text
 
 
 def test_without_net_raw_it_fails_with_one_clear_line(
-    lab: Lab, python_env: tuple[str, dict[str, str]], rundir: Path
+    lab: Lab, daemons: Daemons, python_env: tuple[str, dict[str, str]], rundir: Path
 ) -> None:
     a = lab.add_host("a", "198.51.100.81")
-    log = rundir / "a.log"
-    proc = _spawn_unprivileged(a, "+net_admin", python_env, rundir, log)
-    try:
-        code = proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"still running without CAP_NET_RAW:\n{log.read_text()}", pytrace=False)
-    said = log.read_text(errors="replace").strip()
+    daemon = _start_unprivileged(daemons, a, "+net_admin", python_env, rundir)
+    code = daemon.wait(timeout=15)
+    if code is None:
+        pytest.fail(f"still running without CAP_NET_RAW:\n{daemon.log()}", pytrace=False)
+    said = daemon.log().strip()
     assert code != 0, said
     assert "Traceback" not in said, said
     assert len(said.splitlines()) == 1, said

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pycarp.demo import main as demo
+from pycarp.demo import command as demo
 from pycarp.lab.netns import NETNS_DIR
 from pycarp.lab.zones import rundir_of
 

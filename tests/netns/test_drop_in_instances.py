@@ -9,19 +9,21 @@ only a second process for the same interface and vhid is refused.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from pycarp.lab import Host, Lab
-from tests.netns.multi_helpers import Daemon, VHost, holds, neighbour_mac, wait_for
-from tests.netns.peers import Impl, Peer, control_socket_of, daemon_argv, start_peer
+from pycarp.lab.wait import wait_until
+from tests.netns.daemons import Daemons, Impl, Peer, VHost
+from tests.netns.observe import (
+    control_socket_of,
+    holds,
+    neighbour_mac,
+    pycarp_cli,
+    status_json,
+)
 
 pytestmark = pytest.mark.netns
 
@@ -36,84 +38,53 @@ def vip_of(vhid: int) -> str:
     return f"198.51.100.{100 + vhid}"
 
 
-def pycarp_in(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
-    """`pycarp <args>` run on the host, as its operator would (no --control-socket)."""
-    return host.run(sys.executable, "-m", "pycarp", *args, check=False, timeout=30)
-
-
 def crash(peer: Peer) -> None:
     """SIGKILL one daemon of a host that keeps running its others.
 
     The host stays up (its other daemons must not notice), so the VIP the
     dead one left plumbed is removed by hand, as the host's death would.
     """
-    peer.kill(isolate=False)
-    peer.host.run("ip", "addr", "del", f"{peer.vip}/32", "dev", peer.host.ifname, check=False)
+    peer.kill()
+    peer.unplumb()
 
 
 def reaches(client: Host, vip: str, host: Host, timeout: float = 10.0) -> bool:
     """The client's pings of vip are answered, from host's MAC."""
 
     def answered_by_host() -> bool:
-        return client.ping(vip, count=1, timeout=1.0) and neighbour_mac(client, vip) == (
-            host.mac().lower()
-        )
+        answered = client.ping(vip, count=1, timeout=1.0)
+        return answered and neighbour_mac(client, vip) == host.mac().lower()
 
-    return wait_for(answered_by_host, timeout) is not None
+    return wait_until(answered_by_host, timeout)
 
 
 @dataclass
 class Pair:
     """The three vhids: pycarp on host a, ucarp on host b, a client on c."""
 
-    lab: Lab
-    tmp: Path
     a: Host
     b: Host
     client: Host
-    peers: list[Peer]
+    daemons: Daemons
 
     def start(self, host: Host, impl: Impl, vhid: int, advskew: int) -> Peer:
-        peer = start_peer(
-            host,
-            impl,
-            vhid=vhid,
-            password=PASSWORD,
-            vip=vip_of(vhid),
-            advskew=advskew,
-            shutdown=True,  # a graceful stop removes the VIP (the down script)
-            workdir=self.tmp / f"{host.role}-{impl}-{vhid}-{len(self.peers)}",
-        )
-        self.peers.append(peer)
-        return peer
+        # --shutdown: a graceful stop removes the VIP (the down script).
+        peer = self.daemons.peer(host, impl, vhid=vhid, password=PASSWORD, vip=vip_of(vhid),
+                                 advskew=advskew, shutdown=True)  # fmt: skip
+        return peer.start()
 
     def dump(self) -> str:
-        return "\n".join(peer.describe() for peer in self.peers)
+        return self.daemons.describe()
 
 
 @pytest.fixture
-def pair(lab: Lab, tmp_path: Path) -> Iterator[Pair]:
-    the_pair = Pair(
-        lab,
-        tmp_path,
+def pair(lab: Lab, daemons: Daemons) -> Pair:
+    return Pair(
         a=lab.add_host("a", "198.51.100.41"),
         b=lab.add_host("b", "198.51.100.42"),
         client=lab.add_host("c", "198.51.100.40"),
-        peers=[],
+        daemons=daemons,
     )
-    try:
-        yield the_pair
-    finally:
-        for peer in the_pair.peers:
-            peer.close()
-
-
-def status_json(host: Host) -> list[dict[str, object]]:
-    done = pycarp_in(host, "status", "--json")
-    assert done.returncode == 0, done.stderr
-    daemons = json.loads(done.stdout)
-    assert isinstance(daemons, list)
-    return daemons
 
 
 def test_three_drop_in_pycarps_against_three_ucarps(pair: Pair) -> None:
@@ -131,9 +102,9 @@ def test_three_drop_in_pycarps_against_three_ucarps(pair: Pair) -> None:
     # `pycarp status` on a, without --control-socket, lists the three daemons.
     daemons = status_json(pair.a)
     assert [(d["socket"], d["pid"]) for d in daemons] == [
-        (str(control_socket_of(pair.a, vhid)), pycarps[vhid].proc.pid) for vhid in VHIDS
+        (str(control_socket_of(pair.a, vhid)), pycarps[vhid].pid) for vhid in VHIDS
     ], daemons
-    table = pycarp_in(pair.a, "status").stdout.splitlines()
+    table = pycarp_cli(pair.a, "status").stdout.splitlines()
     assert [line.split()[:4] for line in table[1:]] == [
         [f"eth0-{vhid}", "eth0", str(vhid), "MASTER"] for vhid in VHIDS
     ], table
@@ -174,74 +145,54 @@ def test_three_drop_in_pycarps_against_three_ucarps(pair: Pair) -> None:
         ucarps[vhid] = pair.start(pair.b, "ucarp", vhid, advskew=50)
         assert ucarps[vhid].wait_backup(ELECTION), pair.dump()
 
-    assert [d["pid"] for d in status_json(pair.a)] == [pycarps[v].proc.pid for v in VHIDS]
+    assert [d["pid"] for d in status_json(pair.a)] == [pycarps[v].pid for v in VHIDS]
 
 
-def test_the_same_interface_and_vhid_in_two_namespaces(lab: Lab, tmp_path: Path) -> None:
+def test_the_same_interface_and_vhid_in_two_namespaces(lab: Lab, daemons: Daemons) -> None:
     """Two hosts of one lab (one filesystem) run eth0/vhid 61 with default sockets."""
     hosts = [lab.add_host("d", "198.51.100.43"), lab.add_host("e", "198.51.100.44")]
     peers = [
-        start_peer(
-            h, "pycarp", vhid=61, password=PASSWORD, vip=vip_of(61), workdir=tmp_path / h.role
-        )
+        daemons.peer(h, "pycarp", vhid=61, password=PASSWORD, vip=vip_of(61)).start(wait=False)
         for h in hosts
     ]
-    try:
-        sockets = [control_socket_of(h, 61) for h in hosts]
-        assert sockets[0] != sockets[1] and all(s.name == "eth0-61.sock" for s in sockets)
+    sockets = [control_socket_of(h, 61) for h in hosts]
+    assert sockets[0] != sockets[1] and all(s.name == "eth0-61.sock" for s in sockets)
 
-        def one_master_one_backup() -> bool:
-            masters = [p.is_master() for p in peers]
-            return all(p.alive() for p in peers) and sorted(masters) == [False, True]
+    def one_master_one_backup() -> bool:
+        masters = [p.is_master() for p in peers]
+        return all(p.alive() for p in peers) and sorted(masters) == [False, True]
 
-        assert wait_for(one_master_one_backup, ELECTION + 2), "\n".join(p.describe() for p in peers)
-        assert holds(one_master_one_backup, SETTLE)
-        for host, peer, path in zip(hosts, peers, sockets, strict=True):
-            assert [(d["socket"], d["pid"]) for d in status_json(host)] == [
-                (str(path), peer.proc.pid)
-            ]
-    finally:
-        for peer in peers:
-            peer.close()
+    assert wait_until(one_master_one_backup, ELECTION + 2), daemons.describe()
+    assert holds(one_master_one_backup, SETTLE)
+    for host, peer, path in zip(hosts, peers, sockets, strict=True):
+        assert [(d["socket"], d["pid"]) for d in status_json(host)] == [(str(path), peer.pid)]
 
 
 def test_a_second_process_for_the_same_vhid_is_refused_naming_the_first(
-    lab: Lab, tmp_path: Path
+    lab: Lab, daemons: Daemons
 ) -> None:
     host = lab.add_host("f", "198.51.100.45")
-    first = start_peer(host, "pycarp", vhid=71, password=PASSWORD, vip=vip_of(71),
-                       workdir=tmp_path / "first")  # fmt: skip
-    try:
-        path = control_socket_of(host, 71)
-        assert wait_for(lambda: pycarp_in(host, "status").returncode == 0, 10), first.describe()
-        pid = first.proc.pid
-        refusal = (
-            f"cannot start: another pycarp (pid {pid}) is running eth0/vhid 71 "
-            f"on control socket {path}"
-        )
+    first = daemons.peer(host, "pycarp", vhid=71, password=PASSWORD, vip=vip_of(71)).start()
+    path = control_socket_of(host, 71)
+    assert wait_until(lambda: pycarp_cli(host, "status").returncode == 0, 10), first.describe()
+    refusal = (
+        f"cannot start: another pycarp (pid {first.pid}) is running eth0/vhid 71 "
+        f"on control socket {path}"
+    )
 
-        # The same command line again, even with --daemonize: refused in the foreground.
-        argv = daemon_argv(
-            "pycarp", host, vhid=71, password=PASSWORD, vip=vip_of(71),
-            upscript=tmp_path / "first" / "up.sh", downscript=tmp_path / "first" / "down.sh",
-            advbase=1, advskew=0, preempt=False, neutral=False, nomcast=False, shutdown=False,
-            extra=["--daemonize"],
-        )  # fmt: skip
-        started = time.monotonic()
-        second = host.run(*argv, check=False, timeout=30)
-        assert second.returncode == 1, (second.stdout, second.stderr)
-        assert refusal in second.stderr, second.stderr
-        assert time.monotonic() - started < 10
+    # The same command line again, even with --daemonize: refused in the foreground.
+    started = time.monotonic()
+    second = host.run(*first.argv, "--daemonize", check=False, timeout=30)
+    assert second.returncode == 1, (second.stdout, second.stderr)
+    assert refusal in second.stderr, second.stderr
+    assert time.monotonic() - started < 10
 
-        # A TOML file with that vhid among others: refused too, naming the same process.
-        toml = Daemon(host, tmp_path / "toml", [VHost(72, ("198.51.100.172/32",)),
-                                               VHost(71, ("198.51.100.173/32",))])  # fmt: skip
-        toml.start(wait=False)
-        assert toml.proc is not None and toml.proc.wait(timeout=20) == 1, toml.describe()
-        assert refusal in toml.log(), toml.describe()
+    # A TOML file with that vhid among others: refused too, naming the same process.
+    vhosts = [VHost(72, ("198.51.100.172/32",)), VHost(71, ("198.51.100.173/32",))]
+    toml = daemons.toml(host, vhosts).start(wait=False)
+    assert toml.wait(timeout=20) == 1, toml.describe()
+    assert refusal in toml.log(), toml.describe()
 
-        # The first one goes on, alone in `pycarp status`.
-        assert first.alive(), first.describe()
-        assert [(d["socket"], d["pid"]) for d in status_json(host)] == [(str(path), pid)]
-    finally:
-        first.close()
+    # The first one goes on, alone in `pycarp status`.
+    assert first.alive(), first.describe()
+    assert [(d["socket"], d["pid"]) for d in status_json(host)] == [(str(path), first.pid)]

@@ -2,7 +2,7 @@
 
 Every case runs a small CARP group on one bridge and plays each role with
 ucarp or pycarp; the state each peer reaches is read from the calls of its
-up/down scripts (see peers.py), which is what a ucarp user relies on.
+up/down scripts (see daemons.py), which is what a ucarp user relies on.
 
 Timing, with advbase 1 and the default deadratio 3: a lone node becomes
 MASTER about 3 s after it starts, a backup takes over 2 to 3.4 s after the
@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import itertools
 import re
-import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
 import pytest
 
 from pycarp.lab import Host, Lab
-from tests.netns.peers import Impl, Peer, start_peer
+from tests.netns.daemons import Daemons, Impl, Peer, PeerOptions
+from tests.netns.observe import Tcpdump, holds, neighbour_mac, ping_within
 
 pytestmark = pytest.mark.netns
 
@@ -78,8 +78,7 @@ class Group:
     net: Net
     vhid: int
     vip: str
-    tmp: Path
-    peers: list[Peer]
+    daemons: Daemons
 
     def start(
         self,
@@ -87,41 +86,26 @@ class Group:
         impl: Impl,
         *,
         password: str = PASSWORD,
-        advskew: int = 0,
-        preempt: bool = False,
-        neutral: bool = False,
-        nomcast: bool = False,
-        shutdown: bool = False,
+        wait: bool = True,
+        **options: Unpack[PeerOptions],
     ) -> Peer:
-        peer = start_peer(
-            host,
-            impl,
-            vhid=self.vhid,
-            password=password,
-            vip=self.vip,
-            advskew=advskew,
-            preempt=preempt,
-            neutral=neutral,
-            nomcast=nomcast,
-            shutdown=shutdown,
-            workdir=self.tmp / f"{host.role}-{impl}-{len(self.peers)}",
-        )
-        self.peers.append(peer)
-        return peer
+        """A peer of the group started on host (waiting until it runs, unless told not to)."""
+        peer = self.daemons.peer(host, impl, vhid=self.vhid, password=password, vip=self.vip,
+                                 **options)  # fmt: skip
+        return peer.start(wait=wait)
 
     def dump(self) -> str:
-        return "\n".join(peer.describe() for peer in self.peers)
+        return self.daemons.describe()
 
 
 @pytest.fixture
-def group(net: Net, tmp_path: Path) -> Iterator[Group]:
+def group(net: Net, daemons: Daemons) -> Iterator[Group]:
     vhid = next(_vhids)
-    grp = Group(net, vhid, f"198.51.100.{100 + vhid}", tmp_path, [])
+    grp = Group(net, vhid, f"198.51.100.{100 + vhid}", daemons)
     try:
         yield grp
     finally:
-        for peer in grp.peers:
-            peer.close()
+        daemons.close()  # before the VIPs go: no daemon may put one back
         # Leave the shared bridge as we found it: links up, no VIP anywhere.
         for host in net.hosts:
             host.link_up()
@@ -136,30 +120,6 @@ def down(peer: Peer) -> str:
     return f"down {peer.host.ifname} {peer.vip}"
 
 
-def holds(condition: Callable[[], bool], duration: float) -> bool:
-    """True if condition stays true for the whole duration (polled, bounded)."""
-    deadline = time.monotonic() + duration
-    while time.monotonic() < deadline:
-        if not condition():
-            return False
-        time.sleep(0.1)
-    return condition()
-
-
-def neighbour_mac(client: Host, ip: str) -> str | None:
-    out = client.run("ip", "neigh", "show", ip, check=False).stdout
-    match = re.search(r"lladdr (\S+)", out)
-    return match.group(1).lower() if match else None
-
-
-def ping_within(client: Host, ip: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.ping(ip, count=1, timeout=1.0):
-            return True
-    return False
-
-
 @pytest.mark.parametrize(("master_impl", "backup_impl"), [*MIXED, PYCARP_ONLY, UCARP_ONLY])
 def test_backup_takes_over_when_master_crashes(
     group: Group, master_impl: Impl, backup_impl: Impl
@@ -168,7 +128,7 @@ def test_backup_takes_over_when_master_crashes(
     master = group.start(net.a, master_impl)
     assert master.wait_master(ELECTION), group.dump()
     backup = group.start(net.b, backup_impl)
-    assert backup.wait_for(lambda h: h == [down(backup)], ELECTION), group.dump()
+    assert backup.wait_history(lambda h: h == [down(backup)], ELECTION), group.dump()
     assert holds(lambda: master.is_master() and not backup.is_master(), SETTLE), group.dump()
 
     # The client reaches the VIP on the master before the crash...
@@ -176,7 +136,7 @@ def test_backup_takes_over_when_master_crashes(
     assert neighbour_mac(net.client, group.vip) == net.a.mac().lower()
 
     crashed_at = time.time()
-    master.kill()  # SIGKILL and the host's carrier lost: a dying host
+    master.crash_host()  # SIGKILL and the host's carrier lost: a dying host
     assert backup.wait_master(TAKEOVER), group.dump()
     took = backup.events()[-1][0] - crashed_at
     # At most one advertisement interval was pending, then 3 x advbase.
@@ -207,7 +167,7 @@ def test_preempt_elects_the_same_master_whatever_the_start_order(
     assert low.terminate() is not None, group.dump()
     history = high.state_history()
     low2 = group.start(net.b, low_impl, advskew=100, preempt=True)
-    assert low2.wait_for(lambda h: h == [down(low2)], ELECTION), group.dump()
+    assert low2.wait_history(lambda h: h == [down(low2)], ELECTION), group.dump()
     assert holds(lambda: low2.state_history() == [down(low2)], 4.0), group.dump()
     assert high.state_history() == history, group.dump()
 
@@ -255,40 +215,20 @@ def test_wrong_password_is_rejected_and_logged(group: Group, impl_a: Impl, impl_
         assert re.search(r"bad digest|authentic", peer.log(), re.IGNORECASE), peer.describe()
 
 
-def capture_carp(host: Host, out: Path) -> subprocess.Popen[bytes]:
-    """tcpdump of CARP frames with their Ethernet header, bounded in count."""
-    with open(out, "wb") as f:
-        proc = host.spawn(
-            "tcpdump",
-            "-i",
-            host.ifname,
-            "-e",
-            "-n",
-            "-l",
-            "-c",
-            "100",
-            "ip proto 112",
-            stdout=f,
-            stderr=subprocess.DEVNULL,
-        )
-    time.sleep(0.5)  # let it attach before anything is sent
-    return proc
-
-
 @pytest.mark.parametrize(("master_impl", "backup_impl"), MIXED)
 def test_nomcast_both_ways(
     group: Group, master_impl: Impl, backup_impl: Impl, tmp_path: Path
 ) -> None:
     net = group.net
-    dump = tmp_path / "carp.txt"
-    tcpdump = capture_carp(net.client, dump)
+    # CARP frames with their Ethernet header, promiscuous: every frame on the wire.
+    tcpdump = Tcpdump(net.client, tmp_path / "carp.txt", "ip proto 112", count=100).start()
     try:
         master = group.start(net.a, master_impl, nomcast=True)
         assert master.wait_master(ELECTION), group.dump()
         backup = group.start(net.b, backup_impl, nomcast=True)
         # The backup hears the broadcast advertisements: it stays backup
         # well past its master-down interval.
-        assert backup.wait_for(lambda h: h == [down(backup)], ELECTION), group.dump()
+        assert backup.wait_history(lambda h: h == [down(backup)], ELECTION), group.dump()
         assert holds(lambda: backup.state_history() == [down(backup)], 3.5), group.dump()
         # A stop without -z leaves no trace but silence: the backup takes over
         # and advertises, broadcast too.
@@ -296,9 +236,8 @@ def test_nomcast_both_ways(
         assert backup.wait_master(TAKEOVER), group.dump()
         time.sleep(1.5)
     finally:
-        tcpdump.send_signal(signal.SIGINT)
-        tcpdump.wait(timeout=5)
-    frames = [line for line in dump.read_text().splitlines() if "224.0.0.18" in line]
+        tcpdump.stop()
+    frames = [line for line in tcpdump.lines() if "224.0.0.18" in line]
     senders = {ip for ip in (net.a.ip, net.b.ip) if any(f"{ip} >" in f for f in frames)}
     assert senders == {net.a.ip, net.b.ip}, "\n".join(frames)
     # IP destination stays the group, Ethernet destination is broadcast.
@@ -312,7 +251,7 @@ def test_neutral_runs_no_down_script_at_start(
     net = group.net
     # Started together; the other one has the shorter master-down interval,
     # becomes master and the neutral one stays backup.
-    neutral = group.start(net.a, neutral_impl, neutral=True, advskew=100)
+    neutral = group.start(net.a, neutral_impl, neutral=True, advskew=100, wait=False)
     other = group.start(net.b, other_impl, advskew=0)
     assert other.wait_master(ELECTION), group.dump()
     # The control: without --neutral the first step (INIT to BACKUP) ran it.
@@ -329,7 +268,7 @@ def test_shutdown_runs_down_script_on_sigterm_when_master(
     master = group.start(net.a, master_impl, shutdown=True)
     assert master.wait_master(ELECTION), group.dump()
     backup = group.start(net.b, backup_impl, shutdown=True)
-    assert backup.wait_for(lambda h: h == [down(backup)], ELECTION), group.dump()
+    assert backup.wait_history(lambda h: h == [down(backup)], ELECTION), group.dump()
     assert holds(lambda: master.is_master() and not backup.is_master(), SETTLE), group.dump()
 
     assert master.terminate() == 0, group.dump()
@@ -348,6 +287,6 @@ def test_shutdown_of_a_backup_runs_no_down_script(group: Group, impl: Impl) -> N
     master = group.start(net.a, "ucarp", shutdown=True)
     assert master.wait_master(ELECTION), group.dump()
     backup = group.start(net.b, impl, shutdown=True)
-    assert backup.wait_for(lambda h: h == [down(backup)], ELECTION), group.dump()
+    assert backup.wait_history(lambda h: h == [down(backup)], ELECTION), group.dump()
     assert backup.terminate() == 0, group.dump()
     assert backup.state_history() == [down(backup)], group.dump()

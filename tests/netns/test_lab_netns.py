@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -11,15 +12,22 @@ import time
 
 import pytest
 
-from pycarp.lab import PREFIX, Lab, LabError, cleanup_stale
-from pycarp.lab.netns import NETNS_DIR, _port_name
+from pycarp.lab import PREFIX, Lab, LabError, cleanup_stale, iproute
+from pycarp.lab.iproute import NETNS_DIR
+from pycarp.lab.names import port_name
 
 pytestmark = pytest.mark.netns
 
 
+def _ip(*args: str) -> str:
+    """What iproute2 itself says: the lab is checked with a tool other than its own."""
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=True).stdout
+
+
 def _namespaces(prefix: str) -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
-    return [line.split()[0] for line in out.stdout.splitlines() if line.startswith(prefix)]
+    return [
+        line.split()[0] for line in _ip("netns", "list").splitlines() if line.startswith(prefix)
+    ]
 
 
 def _operstate(host_run: subprocess.CompletedProcess[str]) -> str:
@@ -62,24 +70,16 @@ def test_two_hosts_ping_each_other(lab: Lab) -> None:
 def test_bridge_lives_in_its_own_namespace(lab: Lab) -> None:
     a = lab.add_host("a", "203.0.113.1", prefix=28)
     assert lab.bridge_netns == f"{PREFIX}{lab.tag}-br"
-    ports = subprocess.run(
-        ["ip", "-n", lab.bridge_netns, "-o", "link", "show", "master", "br0"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert a.port in ports
-    bridge = subprocess.run(
-        ["ip", "-n", lab.bridge_netns, "-d", "-j", "link", "show", "br0"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert json.loads(bridge)[0]["linkinfo"]["info_data"]["mcast_snooping"] == 0
-    root_links = subprocess.run(
-        ["ip", "-o", "link", "show"], capture_output=True, text=True, check=True
-    ).stdout
-    assert a.port not in root_links
+    assert a.port in _ip("-n", lab.bridge_netns, "-o", "link", "show", "master", "br0")
+    bridge = json.loads(_ip("-n", lab.bridge_netns, "-d", "-j", "link", "show", "br0"))
+    info = bridge[0]["linkinfo"]["info_data"]
+    assert info["mcast_snooping"] == 0 and info["stp_state"] == 0
+    assert a.port not in _ip("-o", "link", "show")
+    [eth0] = json.loads(_ip("-n", a.netns, "-j", "-4", "addr", "show", "dev", "eth0"))
+    [inet] = eth0["addr_info"]
+    assert (inet["local"], inet["prefixlen"], inet.get("broadcast")) == ("203.0.113.1", 28, None)
+    [lo] = json.loads(_ip("-n", a.netns, "-j", "link", "show", "lo"))
+    assert "UP" in lo["flags"]
 
 
 def test_link_down_clears_running_and_link_up_restores_it(lab: Lab) -> None:
@@ -163,8 +163,8 @@ def test_add_host_refuses_foreign_addresses_and_duplicates(lab: Lab) -> None:
 
 def test_long_roles_get_short_unique_port_names(lab: Lab) -> None:
     long1, long2 = "a_rather_long_role_1", "a_rather_long_role_2"
-    assert len(_port_name(long1)) <= 15
-    assert _port_name(long1) != _port_name(long2)
+    assert len(port_name(long1)) <= 15
+    assert port_name(long1) != port_name(long2)
     h1 = lab.add_host(long1, "198.51.100.1")
     h2 = lab.add_host(long2, "198.51.100.2")
     assert h1.ping(h2.ip)
@@ -198,3 +198,47 @@ def test_cleanup_stale_removes_leftovers_but_not_live_labs() -> None:
         if stuck is not None and stuck.poll() is None:
             stuck.kill()
             stuck.wait(timeout=5)
+
+
+def test_netlink_neighbours_routes_addresses_and_errors(lab: Lab) -> None:
+    a = lab.add_host("a", "198.51.100.1")
+    b = lab.add_host("b", "198.51.100.2", mac="02:00:5e:00:00:02")
+    assert a.ping(b.ip)
+    assert iproute.neighbour_mac(a.netns, b.ip) == "02:00:5e:00:00:02"
+    iproute.flush_neighbours(a.netns, a.ifname)
+    assert iproute.neighbour_mac(a.netns, b.ip) is None
+    iproute.add_default_route(a.netns, "198.51.100.254")
+    assert "default via 198.51.100.254 dev eth0" in _ip("-n", a.netns, "route")
+    iproute.add_address(a.netns, a.ifname, "203.0.113.9", 32)
+    assert iproute.ipv4_addresses(a.netns) == ["198.51.100.1/24", "203.0.113.9/32"]  # no lo
+    with pytest.raises(LabError, match=f"^{a.netns}: no eth9$"):
+        iproute.add_address(a.netns, "eth9", "203.0.113.10", 32)
+    with pytest.raises(
+        LabError, match=r"add default route via 198\.51\.100\.254 failed: File exists"
+    ):
+        iproute.add_default_route(a.netns, "198.51.100.254")
+    with pytest.raises(iproute.NetnsExists):
+        iproute.create_netns(a.netns)
+    assert a.ping(b.ip)  # the refused create left a's namespace alone
+
+
+def test_netlink_calls_work_inside_a_running_event_loop(lab: Lab) -> None:
+    a = lab.add_host("a", "198.51.100.1")
+
+    async def look() -> tuple[list[str], bool]:
+        return a.addresses(), a.running()
+
+    assert asyncio.run(look()) == (["198.51.100.1/24"], True)
+
+
+def test_a_leftover_namespace_is_refused_and_kept() -> None:
+    tag = secrets.token_hex(3)
+    leftover = f"{PREFIX}{tag}-br"
+    _ip("netns", "add", leftover)
+    try:
+        with pytest.raises(LabError, match=r"exists already \(leftover\? see .*cleanup_stale\)"):
+            Lab(tag)
+        assert _namespaces(leftover) == [leftover]  # not the failed lab's to delete
+    finally:
+        subprocess.run(["ip", "netns", "del", leftover], capture_output=True, check=False)
+    assert cleanup_stale(f"{PREFIX}{tag}") == []

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pycarp.config.optionsfile import split_options_text
-from pycarp.lab.netns import NETNS_DIR
+from pycarp.lab.iproute import NETNS_DIR
 from pycarp.lab.zones import ZoneLab, rundir_of
 
 pytestmark = pytest.mark.netns

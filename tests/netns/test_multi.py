@@ -2,8 +2,8 @@
 
 Several virtual hosts in one process (TOML config), built-in address
 plumbing, the graceful hand-over on SIGTERM (measured from a client), the
-status the control socket reports, and reload. multi_helpers.py has the
-daemon wrapper, the client's ping probe and an address monitor.
+status the control socket reports, and reload. daemons.py runs the daemons,
+observe.py has the client's ping probe, an address monitor and tcpdump.
 
 Timing, with advbase 1 and deadratio 3: a lone host becomes MASTER 3 s
 (+ advskew/256) after it starts; a backup takes over one master-down
@@ -20,23 +20,20 @@ from typing import Any
 
 import pytest
 
-from pycarp.client.commands import ControlError, request
+from pycarp.client.request import ControlError, request
 from pycarp.lab import Host, Lab
-from tests.netns.multi_helpers import (
-    PASSWORD,
+from pycarp.lab.wait import wait_until
+from tests.netns.daemons import TOML_PASSWORD, Daemons, TomlDaemon, VHost, all_vips
+from tests.netns.observe import (
     AddressMonitor,
-    ArpCapture,
-    Daemon,
     Probe,
     ProbeResult,
-    VHost,
-    all_vips,
+    Tcpdump,
     neighbour_mac,
+    ping_within,
     probing,
     vip_entries,
-    wait_for,
 )
-from tests.netns.peers import Peer, start_peer
 
 pytestmark = pytest.mark.netns
 
@@ -66,15 +63,7 @@ def backup_of(vhosts: list[VHost], advskew: int = 100) -> list[VHost]:
 def wait_vips(host: Host, vips: list[str], present: bool, timeout: float = PLUMBED) -> bool:
     """Wait until every one of vips is (present) or none is (not present) on host."""
     want = set(vips) if present else set()
-    return wait_for(lambda: vip_entries(host, vips) == want, timeout) is not None
-
-
-def ping_within(client: Host, ip: str, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.ping(ip, count=1, timeout=0.5):
-            return True
-    return False
+    return wait_until(lambda: vip_entries(host, vips) == want, timeout)
 
 
 # --- 1. several vhids in one process; a dying host -----------------------------------
@@ -86,19 +75,18 @@ THREE = [
 ]
 
 
-def test_one_process_three_vhids_and_a_dying_master(lab: Lab, tmp_path: Path) -> None:
+def test_one_process_three_vhids_and_a_dying_master(lab: Lab, daemons: Daemons) -> None:
     a_host, b_host, client = hosts(lab, "a", "b", "client")
     # The client reaches the 203.0.113.0/24 VIP on the link, as the masters do.
     client.run("ip", "addr", "add", "203.0.113.10/24", "dev", client.ifname)
     vips = all_vips(THREE)
-    a = Daemon(a_host, tmp_path / "a", THREE).start()
+    a = daemons.toml(a_host, THREE).start()
     a.wait_all("MASTER", ELECTION)
-    b = Daemon(b_host, tmp_path / "b", backup_of(THREE)).start()
+    b = daemons.toml(b_host, backup_of(THREE)).start()
     for vh in THREE:
         b.wait_host(vh.vhid, lambda h: h["state"] == "BACKUP" and h["master"] == a_host.ip, HEARD)
 
-    def dump() -> str:
-        return f"{a.describe()}\n{b.describe()}"
+    dump = daemons.describe
 
     # `ip -j addr` in each namespace: all four, with their prefix lengths, on A only.
     assert wait_vips(a_host, vips, True), dump()
@@ -106,7 +94,7 @@ def test_one_process_three_vhids_and_a_dying_master(lab: Lab, tmp_path: Path) ->
     assert all(h["state"] == "MASTER" for h in a.status().values()), dump()
     for vip in vips:
         ip = vip.split("/")[0]
-        assert ping_within(client, ip), f"{vip}\n{dump()}"
+        assert ping_within(client, ip, each=0.5), f"{vip}\n{dump()}"
         assert neighbour_mac(client, ip) == a_host.mac().lower(), dump()
 
     a.kill()  # SIGKILL, and the host goes silent: a dying host
@@ -117,7 +105,7 @@ def test_one_process_three_vhids_and_a_dying_master(lab: Lab, tmp_path: Path) ->
     # The client follows: each VIP answers, from B's MAC (B's gratuitous ARPs).
     for vip in vips:
         ip = vip.split("/")[0]
-        assert ping_within(client, ip), f"{vip}\n{dump()}"
+        assert ping_within(client, ip, each=0.5), f"{vip}\n{dump()}"
         assert neighbour_mac(client, ip) == b_host.mac().lower(), f"{vip}\n{dump()}"
 
 
@@ -129,17 +117,16 @@ TWO = [
 ]
 
 
-def test_plumbing_follows_stepdown_and_graceful_stop(lab: Lab, tmp_path: Path) -> None:
+def test_plumbing_follows_stepdown_and_graceful_stop(lab: Lab, daemons: Daemons) -> None:
     a_host, b_host = hosts(lab, "a", "b")
     one, two = (list(vh.addresses) for vh in TWO)
-    a = Daemon(a_host, tmp_path / "a", TWO).start()
+    a = daemons.toml(a_host, TWO).start()
     a.wait_all("MASTER", ELECTION)
-    b = Daemon(b_host, tmp_path / "b", backup_of(TWO)).start()
+    b = daemons.toml(b_host, backup_of(TWO)).start()
     for vh in TWO:
         b.wait_host(vh.vhid, lambda h: h["master"] == a_host.ip, HEARD)
 
-    def dump() -> str:
-        return f"{a.describe()}\n{b.describe()}"
+    dump = daemons.describe
 
     assert wait_vips(a_host, one + two, True), dump()
     assert vip_entries(b_host, one + two) == set(), dump()
@@ -175,16 +162,16 @@ def test_plumbing_follows_stepdown_and_graceful_stop(lab: Lab, tmp_path: Path) -
 # --- 3. stale addresses -------------------------------------------------------------------
 
 
-def test_a_stale_address_is_removed_at_start(lab: Lab, tmp_path: Path) -> None:
+def test_a_stale_address_is_removed_at_start(lab: Lab, daemons: Daemons) -> None:
     a_host, b_host = hosts(lab, "a", "b")
     vhosts = [VHost(1, ("198.51.100.101/24", "198.51.100.111/32"))]
-    a = Daemon(a_host, tmp_path / "a", vhosts).start()
+    a = daemons.toml(a_host, vhosts).start()
     a.wait_state(1, "MASTER", ELECTION)
     # Left behind on B, e.g. by a pycarp that was SIGKILLed as master.
     b_host.run("ip", "addr", "add", "198.51.100.111/32", "dev", b_host.ifname)
     assert "198.51.100.111/32" in b_host.addresses()
 
-    b = Daemon(b_host, tmp_path / "b", backup_of(vhosts)).start()
+    b = daemons.toml(b_host, backup_of(vhosts)).start()
     assert wait_vips(b_host, all_vips(vhosts), False), b.describe()
     b.wait_host(1, lambda h: h["state"] == "BACKUP" and h["master"] == a_host.ip, HEARD)
     assert (
@@ -208,7 +195,7 @@ BOUND_UCARP = 30
 
 
 def measure_handover(
-    probe: Probe, client: Host, old: Daemon, wait_new_master: Callable[[], None]
+    probe: Probe, client: Host, old: TomlDaemon, wait_new_master: Callable[[], None]
 ) -> ProbeResult:
     """A second of answers, SIGTERM to the old master, a second of answers after."""
     # A settled master: its delayed second gratuitous ARP (at its third advertisement)
@@ -233,11 +220,13 @@ def check_moved(old: Host, new: Host, client: Host, dump: str) -> None:
     assert neighbour_mac(client, HANDOVER_VIP) == new.mac().lower(), dump
 
 
-def test_graceful_stop_hands_over_to_a_pycarp_backup(lab: Lab, tmp_path: Path) -> None:
+def test_graceful_stop_hands_over_to_a_pycarp_backup(
+    lab: Lab, daemons: Daemons, tmp_path: Path
+) -> None:
     a_host, b_host, client = hosts(lab, "a", "b", "client")
-    a = Daemon(a_host, tmp_path / "a", [HANDOVER]).start()
+    a = daemons.toml(a_host, [HANDOVER]).start()
     a.wait_state(HANDOVER_VHID, "MASTER", ELECTION)
-    b = Daemon(b_host, tmp_path / "b", backup_of([HANDOVER])).start()
+    b = daemons.toml(b_host, backup_of([HANDOVER])).start()
     b.wait_host(HANDOVER_VHID, lambda h: h["master"] == a_host.ip, HEARD)
 
     def new_master() -> None:
@@ -247,33 +236,34 @@ def test_graceful_stop_hands_over_to_a_pycarp_backup(lab: Lab, tmp_path: Path) -
     with probing(client, HANDOVER_VIP, tmp_path / "ping.log") as probe:
         result = measure_handover(probe, client, a, new_master)
     report("graceful stop, pycarp backup", result)
-    dump = f"{result.summary()}\n{a.describe()}\n{b.describe()}"
+    dump = f"{result.summary()}\n{daemons.describe()}"
     check_moved(a_host, b_host, client, dump)
     assert result.longest_lost_run <= BOUND_PYCARP, dump
 
 
-def ucarp_handover(
-    lab: Lab, tmp_path: Path, *, backup_first: bool
-) -> tuple[ProbeResult, float | None, float | None, str]:
+def gap(deleted: float | None, added: float | None) -> str:
+    if deleted is None or added is None:
+        return "(address events missing)"
+    return f"old master deleted the VIP {1000 * (deleted - added):+.0f} ms after ucarp added it"
+
+
+def check_ucarp_handover(
+    lab: Lab, daemons: Daemons, tmp_path: Path, *, backup_first: bool, what: str
+) -> None:
     """pycarp master A, ucarp backup B; A is SIGTERMed while the client probes.
 
     backup_first: B was master first and A (preempt) took over from it, so A
     has heard B; otherwise A started first and, B being a silent backup as
-    CARP backups are, has never heard from it.
-    Returns the probe, when A deleted and B added the VIP, and a dump.
+    CARP backups are, has never heard from it. Either way: make before break,
+    A lets go of the VIP only once ucarp has it, and the client loses little.
     """
     a_host, b_host, client = hosts(lab, "a", "b", "client")
-    a = Daemon(a_host, tmp_path / "a", [replace(HANDOVER, preempt=True)])
-    b_dir = tmp_path / "b"
-
-    def start_b() -> Peer:
-        return start_peer(
-            b_host, "ucarp", vhid=HANDOVER_VHID, password=PASSWORD, vip=HANDOVER_VIP,
-            advskew=100, workdir=b_dir,
-        )  # fmt: skip
+    a = daemons.toml(a_host, [replace(HANDOVER, preempt=True)])
+    b = daemons.peer(b_host, "ucarp", vhid=HANDOVER_VHID, password=TOML_PASSWORD,
+                     vip=HANDOVER_VIP, advskew=100)  # fmt: skip
 
     if backup_first:
-        b = start_b()
+        b.start()
         assert b.wait_master(ELECTION), b.describe()
         a.start()
         took = a.wait_state(HANDOVER_VHID, "MASTER", HEARD)
@@ -283,7 +273,7 @@ def ucarp_handover(
     else:
         a.start()
         a.wait_state(HANDOVER_VHID, "MASTER", ELECTION)
-        b = start_b()
+        b.start()
         assert b.wait_backup(ELECTION), b.describe()
     monitors = [
         AddressMonitor(host, tmp_path / f"addr-{host.role}.log").start()
@@ -299,41 +289,39 @@ def ucarp_handover(
     finally:
         for monitor in monitors:
             monitor.stop()
-    dump = f"{result.summary()}\n{a.describe()}\n{b.describe()}"
+    dump = f"{result.summary()}\n{daemons.describe()}"
     assert b.is_master(), dump
     check_moved(a_host, b_host, client, dump)
     deleted = monitors[0].first("del", HANDOVER.addresses[0])
     added = monitors[1].first("add", HANDOVER.addresses[0])
-    return result, deleted, added, dump
-
-
-def gap(deleted: float | None, added: float | None) -> str:
-    if deleted is None or added is None:
-        return "(address events missing)"
-    return f"old master deleted the VIP {1000 * (deleted - added):+.0f} ms after ucarp added it"
-
-
-def test_graceful_stop_hands_over_to_a_ucarp_backup(lab: Lab, tmp_path: Path) -> None:
-    result, deleted, added, dump = ucarp_handover(lab, tmp_path, backup_first=True)
-    report("graceful stop, ucarp backup (heard before)", result, gap(deleted, added))
-    # Make before break: the old master let go only once ucarp had the VIP.
+    report(what, result, gap(deleted, added))
     assert deleted is not None and added is not None, dump
-    assert deleted >= added, f"{gap(deleted, added)}\n{dump}"
+    assert deleted >= added, f"break-before-make: {gap(deleted, added)}\n{dump}"
     assert result.longest_lost_run <= BOUND_UCARP, dump
 
 
-def test_graceful_stop_hands_over_to_a_silent_ucarp_backup(lab: Lab, tmp_path: Path) -> None:
-    """The usual order: the master started first and never heard its (silent) backup."""
-    result, deleted, added, dump = ucarp_handover(lab, tmp_path, backup_first=False)
-    report("graceful stop, ucarp backup (never heard)", result, gap(deleted, added))
-    assert deleted is not None and added is not None, dump
-    # Make-before-break, also with a backup the master never heard (the bug was
-    # that such a master removed its addresses at once).
-    assert deleted >= added, f"break-before-make: {gap(deleted, added)}; {result.summary()}"
-    assert result.longest_lost_run <= BOUND_UCARP, dump
+def test_graceful_stop_hands_over_to_a_ucarp_backup(
+    lab: Lab, daemons: Daemons, tmp_path: Path
+) -> None:
+    """The old master heard ucarp before (it preempted it)."""
+    what = "graceful stop, ucarp backup (heard before)"
+    check_ucarp_handover(lab, daemons, tmp_path, backup_first=True, what=what)
 
 
-def test_a_leaving_master_sends_no_gratuitous_arp(lab: Lab, tmp_path: Path) -> None:
+def test_graceful_stop_hands_over_to_a_silent_ucarp_backup(
+    lab: Lab, daemons: Daemons, tmp_path: Path
+) -> None:
+    """The usual order: the master started first and never heard its (silent) backup.
+
+    The bug was that such a master removed its addresses at once.
+    """
+    what = "graceful stop, ucarp backup (never heard)"
+    check_ucarp_handover(lab, daemons, tmp_path, backup_first=False, what=what)
+
+
+def test_a_leaving_master_sends_no_gratuitous_arp(
+    lab: Lab, daemons: Daemons, tmp_path: Path
+) -> None:
     """SIGTERM just after a takeover, when the master's delayed gratuitous ARP is due.
 
     A new master sends a second gratuitous ARP at its third advertisement. If
@@ -343,15 +331,14 @@ def test_a_leaving_master_sends_no_gratuitous_arp(lab: Lab, tmp_path: Path) -> N
     new master's own delayed ARP two advertisements later.
     """
     a_host, b_host, client = hosts(lab, "a", "b", "client")
-    capture = ArpCapture(client, tmp_path / "arp.txt").start()
+    capture = Tcpdump(client, tmp_path / "arp.txt", "arp", promiscuous=False).start()
     # B starts while A waits out its master-down interval: A (shorter) wins.
-    a = Daemon(a_host, tmp_path / "a", [HANDOVER]).start()
-    b = Daemon(b_host, tmp_path / "b", backup_of([HANDOVER])).start()
+    a = daemons.toml(a_host, [HANDOVER]).start()
+    b = daemons.toml(b_host, backup_of([HANDOVER])).start()
     a.wait_state(HANDOVER_VHID, "MASTER", ELECTION)
     b.wait_host(HANDOVER_VHID, lambda h: h["master"] == a_host.ip, HEARD)
 
-    def dump() -> str:
-        return f"{a.describe()}\n{b.describe()}"
+    dump = daemons.describe
 
     try:
         with probing(client, HANDOVER_VIP, tmp_path / "ping.log") as probe:
@@ -367,7 +354,9 @@ def test_a_leaving_master_sends_no_gratuitous_arp(lab: Lab, tmp_path: Path) -> N
     finally:
         capture.stop()
     a_mac, b_mac = a_host.mac().lower(), b_host.mac().lower()
-    garps = [(t - stopped_at, mac) for t, mac, ip in capture.gratuitous() if ip == HANDOVER_VIP]
+    garps = [
+        (t - stopped_at, mac) for t, mac, ip in capture.gratuitous_arps() if ip == HANDOVER_VIP
+    ]
     stale = [(round(t * 1000), mac) for t, mac in garps if t > 0 and mac == a_mac]
     report("graceful stop at the third advertisement, pycarp backup", result, f"ARPs {garps}")
     assert any(t > 0 and mac == b_mac for t, mac in garps), f"{garps}\n{dump()}"
@@ -377,12 +366,12 @@ def test_a_leaving_master_sends_no_gratuitous_arp(lab: Lab, tmp_path: Path) -> N
     assert result.longest_lost_run <= BOUND_PYCARP, dump()
 
 
-def test_hard_kill_baseline(lab: Lab, tmp_path: Path) -> None:
+def test_hard_kill_baseline(lab: Lab, daemons: Daemons, tmp_path: Path) -> None:
     """For comparison: the master's host dies; the backup waits out master-down."""
     a_host, b_host, client = hosts(lab, "a", "b", "client")
-    a = Daemon(a_host, tmp_path / "a", [HANDOVER]).start()
+    a = daemons.toml(a_host, [HANDOVER]).start()
     a.wait_state(HANDOVER_VHID, "MASTER", ELECTION)
-    b = Daemon(b_host, tmp_path / "b", backup_of([HANDOVER])).start()
+    b = daemons.toml(b_host, backup_of([HANDOVER])).start()
     b.wait_host(HANDOVER_VHID, lambda h: h["master"] == a_host.ip, HEARD)
     with probing(client, HANDOVER_VIP, tmp_path / "ping.log") as probe:
         assert probe.wait_replies_after(0.0, 100, 5.0), probe.result().summary()
@@ -403,18 +392,14 @@ STATUS_VHID = 5
 STATUS_VIP = "198.51.100.105"
 
 
-def test_status_reflects_every_transition(lab: Lab, tmp_path: Path) -> None:
+def test_status_reflects_every_transition(lab: Lab, daemons: Daemons) -> None:
     a_host, b_host, c_host, d_host = hosts(lab, "a", "b", "c", "d")
     base = VHost(STATUS_VHID, (f"{STATUS_VIP}/24",))
-    a = Daemon(a_host, tmp_path / "a", [base])
-    b = Daemon(b_host, tmp_path / "b", [replace(base, advskew=100)])
-    c = Daemon(c_host, tmp_path / "c", [replace(base, advskew=50, preempt=True)])
-    intruder: list[Peer] = []
+    a = daemons.toml(a_host, [base])
+    b = daemons.toml(b_host, [replace(base, advskew=100)])
+    c = daemons.toml(c_host, [replace(base, advskew=50, preempt=True)])
 
-    def dump() -> str:
-        return "\n".join([*(x.describe() for x in (a, b, c)), *(p.describe() for p in intruder)])
-
-    def at(d: Daemon, cond: Callable[[dict[str, Any]], bool], t: float) -> dict[str, Any]:
+    def at(d: TomlDaemon, cond: Callable[[dict[str, Any]], bool], t: float) -> dict[str, Any]:
         return d.wait_host(STATUS_VHID, cond, t)
 
     # Start: BACKUP, "started", no master heard; through `pycarp status --json` too.
@@ -442,16 +427,7 @@ def test_status_reflects_every_transition(lab: Lab, tmp_path: Path) -> None:
     assert grown["for"] > st["for"], (st, grown)
 
     # A wrong password on the same vhid, from a third host (the real ucarp).
-    intruder.append(
-        start_peer(
-            d_host,
-            "ucarp",
-            vhid=STATUS_VHID,
-            password="wrong",
-            vip=STATUS_VIP,
-            workdir=tmp_path / "d",
-        )
-    )
+    daemons.peer(d_host, "ucarp", vhid=STATUS_VHID, password="wrong", vip=STATUS_VIP).start()
 
     # A backup joins: started, then it hears A.
     b.start()
@@ -497,16 +473,16 @@ def test_status_reflects_every_transition(lab: Lab, tmp_path: Path) -> None:
         assert set(st["dropped"]) == {"digest"}, st
     seen = a.status()[STATUS_VHID]["dropped"]["digest"]
     at(a, lambda h: h["dropped"]["digest"] > seen, 3.0)
-    assert "bad digest" in a.log(), dump()
+    assert "bad digest" in a.log(), daemons.describe()
 
 
-def test_status_answers_from_the_first_moment(lab: Lab, tmp_path: Path) -> None:
+def test_status_answers_from_the_first_moment(lab: Lab, daemons: Daemons) -> None:
     """Asked while the daemon is still starting (removing a stale address), status
     answers with the hosts (INIT or BACKUP), not an internal error."""
     (a_host,) = hosts(lab, "a")
     vhosts = [VHost(1, ("198.51.100.101/24",)), VHost(2, ("198.51.100.102/32",))]
     a_host.run("ip", "addr", "add", "198.51.100.102/32", "dev", a_host.ifname)
-    a = Daemon(a_host, tmp_path / "a", vhosts)
+    a = daemons.toml(a_host, vhosts)
     a.start(wait=False)
     answers: list[dict[str, Any]] = []
     deadline = time.monotonic() + 10.0
@@ -532,12 +508,12 @@ def test_status_answers_from_the_first_moment(lab: Lab, tmp_path: Path) -> None:
 # --- 6. reload -----------------------------------------------------------------------------
 
 
-def test_reload_adds_and_removes_vhids_and_keeps_the_others(lab: Lab, tmp_path: Path) -> None:
+def test_reload_adds_and_removes_vhids_and_keeps_the_others(lab: Lab, daemons: Daemons) -> None:
     (a_host,) = hosts(lab, "a")
     one = VHost(1, ("198.51.100.101/24",))
     two = VHost(2, ("198.51.100.102/32",))
     three = VHost(3, ("198.51.100.103/24",))
-    a = Daemon(a_host, tmp_path / "a", [one, two]).start()
+    a = daemons.toml(a_host, [one, two]).start()
     a.wait_all("MASTER", ELECTION)
     assert wait_vips(a_host, all_vips([one, two]), True), a.describe()
 

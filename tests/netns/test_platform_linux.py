@@ -23,6 +23,7 @@ from pycarp.platform import UnsupportedPlatformError, select_platform
 from pycarp.platform.base import InterfaceError, InterfaceInfo, Platform
 from pycarp.platform.linux import LinuxPlatform, RawCarpReceiver
 from pycarp.platform.linux.linkmon import parse_link_messages
+from tests.netns.daemons import Daemons
 
 pytestmark = pytest.mark.netns
 
@@ -276,7 +277,7 @@ class Capture:
 
 @pytest.mark.parametrize("nomcast", [False, True], ids=["multicast", "nomcast"])
 def test_receives_real_ucarp(
-    pair: Pair, receiver_b: RawCarpReceiver, ucarp_bin: str, nomcast: bool
+    pair: Pair, receiver_b: RawCarpReceiver, daemons: Daemons, ucarp_bin: str, nomcast: bool
 ) -> None:
     with pair.b.enter():
         cap = Capture(socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP)))
@@ -285,14 +286,14 @@ def test_receives_real_ucarp(
     try:
         argv = [ucarp_bin, "-i", "eth0", "-s", pair.a.ip, "-v", str(VHID), "-p", "secret"]
         argv += ["-a", VIP, "--upscript=/bin/true", "--downscript=/bin/true"]
-        proc = pair.a.spawn(*argv, *(["--nomcast"] if nomcast else []))
+        ucarp = daemons.process(pair.a, *argv, *(["--nomcast"] if nomcast else []))
 
         def from_ucarp(got: list[bytes]) -> bool:
             return any(d[12:16] == IPv4Address(pair.a.ip).packed for d in got)
 
         # Master after ~3 s (3 x advbase), then one advertisement per second.
         got = collect(receiver_b.fileno(), receiver_b.receive, from_ucarp, timeout=10.0)
-        assert proc.poll() is None, "ucarp exited"
+        assert ucarp.alive(), f"ucarp exited\n{ucarp.describe()}"
         frames = cap.frames()
     finally:
         cap.sock.close()

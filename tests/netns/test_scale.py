@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from pycarp.lab import Host, Lab
-from tests.netns.multi_helpers import AddressMonitor, Daemon, VHost, all_vips, wait_for
+from pycarp.lab.wait import wait_until
+from tests.netns.daemons import Daemons, TomlDaemon, VHost, all_vips
+from tests.netns.observe import AddressMonitor
 
 pytestmark = pytest.mark.netns
 
@@ -32,7 +34,7 @@ def scale_vhosts(advskew: int = 0) -> list[VHost]:
     ]
 
 
-def transition_time(daemon: Daemon, state: str, timeout: float) -> tuple[float, float]:
+def transition_time(daemon: TomlDaemon, state: str, timeout: float) -> tuple[float, float]:
     """(earliest, latest) wall-clock time at which the hosts entered `state`."""
     hosts = daemon.wait_all(state, timeout)
     now = time.time()
@@ -43,21 +45,18 @@ def transition_time(daemon: Daemon, state: str, timeout: float) -> tuple[float, 
 
 def all_plumbed(host: Host, monitor: AddressMonitor, vips: list[str], timeout: float) -> float:
     """Wait until every vip is on the host; the time the kernel added the last one."""
-    assert wait_for(lambda: set(vips) <= set(host.addresses()), timeout), (
+    assert wait_until(lambda: set(vips) <= set(host.addresses()), timeout), (
         f"{len(set(vips) - set(host.addresses()))} of {len(vips)} addresses missing"
     )
-
-    def last_added() -> float | None:
-        times = [monitor.first("add", vip) for vip in vips]
-        return None if None in times else max(t for t in times if t is not None)
-
-    last = wait_for(last_added, 5.0)  # ip monitor writes its lines a moment later
-    assert last is not None, "ip monitor did not report every address"
+    # ip monitor writes its lines a moment later.
+    reported = wait_until(lambda: monitor.last_first("add", vips) is not None, 5.0)
+    last = monitor.last_first("add", vips)
+    assert reported and last is not None, "ip monitor did not report every address"
     return last
 
 
 def test_255_virtual_hosts_are_plumbed_within_2s_as_master_and_after_a_takeover(
-    lab: Lab, tmp_path: Path
+    lab: Lab, daemons: Daemons, tmp_path: Path
 ) -> None:
     a = lab.add_host("a", "198.51.100.11")
     b = lab.add_host("b", "198.51.100.12")
@@ -67,14 +66,14 @@ def test_255_virtual_hosts_are_plumbed_within_2s_as_master_and_after_a_takeover(
 
     mon_a = AddressMonitor(a, tmp_path / "a.monitor").start(limit=120)
     mon_b = AddressMonitor(b, tmp_path / "b.monitor").start(limit=120)
-    master = Daemon(a, tmp_path / "a", vhosts).start()
+    master = daemons.toml(a, vhosts).start()
     try:
         first, _ = transition_time(master, "MASTER", 20.0)
         plumbed = all_plumbed(a, mon_a, vips, 10.0)
         print(f"master: all {COUNT} addresses {plumbed - first:.3f} s after the transition")
         assert plumbed - first <= PLUMB_BOUND, f"{plumbed - first:.3f} s\n{master.describe()}"
 
-        backup = Daemon(b, tmp_path / "b", scale_vhosts(advskew=100)).start()
+        backup = daemons.toml(b, scale_vhosts(advskew=100)).start()
         backup.wait_all("BACKUP", 20.0)
         assert not set(vips) & set(b.addresses())
 

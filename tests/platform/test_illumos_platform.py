@@ -227,9 +227,9 @@ def test_receiver_rejects_a_unicast_group_and_closes_on_failure() -> None:
 # -- sender ------------------------------------------------------------------
 
 
-def advert_frame(dst_mac: bytes) -> tuple[bytes, bytes]:
+def advert_frame(dst_mac: bytes) -> tuple[packet.Frame, bytes]:
     datagram = packet.encode_ipv4(SRC, GROUP, b"\x21" * 36, ident=7)
-    return packet.ethernet(dst_mac, INFO.mac, packet.ETHERTYPE_IP, datagram), datagram
+    return packet.Frame(dst_mac, INFO.mac, packet.ETHERTYPE_IP, datagram), datagram
 
 
 def test_sender_sends_the_ip_datagram_to_its_destination() -> None:
@@ -244,8 +244,8 @@ def test_sender_sends_the_ip_datagram_to_its_destination() -> None:
         (IP, isock.IP_BOUND_IF, 2),
     ]
     frame, datagram = advert_frame(packet.multicast_mac(GROUP))
-    tx.send(frame)
-    tx.send(frame)
+    tx.transmit(frame)
+    tx.transmit(frame)
     assert sock.sent == [(datagram, ("224.0.0.18", 0))] * 2
     # IP_MULTICAST_IF is the datagram's source address, set once while it does not change.
     assert sock.options[4:] == [(IP, isock.IP_MULTICAST_IF, SRC.packed)]
@@ -255,15 +255,15 @@ def test_sender_drops_arp_and_refuses_other_frames(caplog: pytest.LogCaptureFixt
     factory = Factory()
     tx = IpFrameSender(INFO, factory=factory)
     caplog.set_level(logging.DEBUG, logger="pycarp.platform.illumos.sockets")
-    tx.send(packet.gratuitous_arp(INFO.mac, IPv4Address("198.51.100.200")))
+    tx.transmit(packet.gratuitous_arp(INFO.mac, IPv4Address("198.51.100.200")))
     assert factory.made[0].sent == []
     assert "ARP left to the kernel" in caplog.text
     with pytest.raises(OSError, match="ethertype 0x86dd"):
-        tx.send(packet.ethernet(b"\xff" * 6, INFO.mac, 0x86DD, bytes(40)))
-    with pytest.raises(OSError):
-        tx.send(b"\x00" * 10)
+        tx.transmit(packet.Frame(b"\xff" * 6, INFO.mac, 0x86DD, bytes(40)))
     with pytest.raises(OSError, match="no IPv4"):
-        tx.send(packet.ethernet(b"\xff" * 6, INFO.mac, packet.ETHERTYPE_IP, bytes(40)))
+        tx.transmit(packet.Frame(b"\xff" * 6, INFO.mac, packet.ETHERTYPE_IP, b"\x45" * 10))
+    with pytest.raises(OSError, match="no IPv4"):
+        tx.transmit(packet.Frame(b"\xff" * 6, INFO.mac, packet.ETHERTYPE_IP, bytes(40)))
 
 
 def test_nomcast_frames_go_out_as_multicast_with_one_warning(
@@ -274,7 +274,7 @@ def test_nomcast_frames_go_out_as_multicast_with_one_warning(
     frame, datagram = advert_frame(b"\xff" * 6)
     with caplog.at_level(logging.WARNING):
         for _ in range(3):
-            tx.send(frame)
+            tx.transmit(frame)
     assert factory.made[0].sent == [(datagram, ("224.0.0.18", 0))] * 3
     assert caplog.text.count("--nomcast") == 1
 

@@ -10,7 +10,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,7 @@ async def test_reload_passes_the_changes_through(server: ControlServer, path: st
 async def test_reload_of_a_bad_config_is_refused_with_its_message(
     server: ControlServer, path: str, handler: FakeHandler
 ) -> None:
-    handler.reload_result = ConfigError("/etc/pycarp.toml:3: vhid: 300 is above 255")
+    handler.reload_result = ConfigError("vhid", "300 is above 255", origin="/etc/pycarp.toml:3")
     answer = await ask(path, {"command": "reload"})
     assert answer == {"ok": False, "error": "/etc/pycarp.toml:3: vhid: 300 is above 255"}
 
@@ -407,6 +407,52 @@ async def test_a_live_socket_is_refused(
         f"another pycarp is using the control socket {path}; pass --control-socket"
     )
     assert (await ask(path, {"command": "status"}))["ok"] is True  # the first one goes on
+
+
+@contextlib.contextmanager
+def full_backlog(path: str) -> Iterator[None]:
+    """A listening socket at path whose backlog is full: the kernel turns connects away."""
+    waiting: list[socket.socket] = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as busy:
+        busy.bind(path)
+        busy.listen(0)
+        try:
+            while True:
+                client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                client.setblocking(False)
+                waiting.append(client)
+                client.connect(path)
+        except BlockingIOError:
+            pass
+        try:
+            yield
+        finally:
+            for client in waiting:
+                client.close()
+
+
+async def test_a_busy_socket_is_refused_too(tmp_path: Path, handler: FakeHandler) -> None:
+    """A daemon too busy to accept (its backlog full) is still there."""
+    path = str(tmp_path / "busy.sock")
+    with full_backlog(path), pytest.raises(ControlSocketError, match="another pycarp is using"):
+        await ControlServer(path, handler).start()
+    assert os.path.exists(path)  # not taken over
+
+
+async def test_a_socket_that_cannot_be_probed_is_a_clear_error(
+    path: str, handler: FakeHandler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    os.makedirs(os.path.dirname(path))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(path)
+
+    def deny(self: socket.socket, address: Any) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(socket.socket, "connect", deny)
+    with pytest.raises(ControlSocketError) as refused:
+        await ControlServer(path, handler).start()
+    assert str(refused.value) == f"cannot use control socket {path}: Permission denied"
 
 
 async def test_a_path_that_is_not_a_socket_is_refused(path: str, handler: FakeHandler) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Address
@@ -12,7 +13,8 @@ import pytest
 from pycarp.core import auth, packet
 from pycarp.core.actions import HostKey
 from pycarp.core.config import VirtualHostConfig
-from pycarp.core.node import Node
+from pycarp.core.node import HANDOVER_SLACK, Node
+from pycarp.core.state import VirtualHost
 from pycarp.platform.base import AddressError, InterfaceInfo
 from pycarp.runtime.driver import Driver, Port
 from pycarp.runtime.scripts import SerialJobs
@@ -51,11 +53,11 @@ class FakeSender:
         self.frames: list[bytes] = []
         self.fail = fail
 
-    def send(self, frame: bytes) -> None:
+    def transmit(self, frame: packet.Frame) -> None:
         if self.fail:
             self.fail -= 1
             raise OSError(100, "Network is down")
-        self.frames.append(frame)
+        self.frames.append(frame.encode())  # as the Linux packet socket writes it
 
     def close(self) -> None:
         pass
@@ -259,7 +261,7 @@ async def test_virtual_mac_is_the_advertisements_source(receiver: FakeReceiver) 
 async def test_failed_plumbing_demotes_until_a_retry_succeeds(
     receiver: FakeReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pycarp.core.state.PLUMB_RETRY_FIRST", 0.2)
+    monkeypatch.setattr("pycarp.core.plumbing.PLUMB_RETRY_FIRST", 0.2)
     log: list[str] = []
     sender = FakeSender()
     cfg = config(upscript=None, downscript=None)  # built-in plumbing only
@@ -272,3 +274,60 @@ async def test_failed_plumbing_demotes_until_a_retry_succeeds(
     skews = [(a.advbase, a.advskew) for _, _, a in sender.adverts()]
     assert (255, 255) in skews  # demoted while the addresses were missing
     assert skews[-1] == (0, 13)  # and advertising normally again once they were in place
+
+
+class Stuck(VirtualHost):
+    """A host that never asks for its timer: only the node's deadline ends its hand-over."""
+
+    def next_deadline(self) -> float | None:
+        return None
+
+
+async def test_the_hand_over_deadline_is_the_cores_and_the_one_timer_keeps_it(
+    receiver: FakeReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    node = Node([], counter=lambda: 1)
+    host = Stuck(config(), counter=1)
+    node.insert(host)
+    port = Port(InterfaceInfo("eth0", 2, MAC, True), receiver, FakeSender())
+    driver = Driver(node, {"eth0": port}, RecordingJobs())
+    driver.start()
+    driver.step(host.on_timer(now=driver.now() + 1))  # MASTER now
+    assert host.state.value == "MASTER"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    driver.step(node.shutdown(now=driver.now()))
+    assert host.leaving
+    give_up = node.next_deadline()
+    assert give_up == pytest.approx(
+        started + host.master_down_interval.total + HANDOVER_SLACK, abs=0.01
+    )
+    with caplog.at_level(logging.ERROR, logger="pycarp"):
+        while not node.stopped and loop.time() < give_up + 1:
+            await asyncio.sleep(0.05)
+    driver.stop()
+    assert node.stopped
+    assert loop.time() == pytest.approx(give_up, abs=0.2)
+    assert "hand-over did not finish in time: stopping now" in caplog.text
+
+
+async def test_a_graceful_stop_ends_when_the_core_says(receiver: FakeReceiver) -> None:
+    """A lone master waits out one master-down interval, then its down script runs."""
+    node = Node([config(shutdown=True)], counter=lambda: 1)
+    jobs = RecordingJobs()
+    port = Port(InterfaceInfo("eth0", 2, MAC, True), receiver, FakeSender())
+    driver = Driver(node, {"eth0": port}, jobs)
+    driver.start()
+    await asyncio.sleep(0.3)
+    (host,) = node.hosts.values()
+    assert host.state.value == "MASTER"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    driver.step(node.shutdown(now=driver.now()))
+    while not node.stopped and loop.time() < started + 2:
+        await asyncio.sleep(0.01)
+    stopped = loop.time()
+    driver.stop()
+    await jobs.wait(1.0)
+    assert stopped - started == pytest.approx(host.master_down_interval.total, abs=0.05)
+    assert jobs.scripts[-1] == ["/bin/down", "eth0", str(VIP)]

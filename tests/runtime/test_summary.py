@@ -10,13 +10,13 @@ import pytest
 from pycarp.config.settings import DaemonSettings
 from pycarp.core.node import Node
 from pycarp.runtime.daemon import Daemon
-from tests.helpers import make_config
+from tests.helpers import links, make_config
 
 
 def test_summary_names_each_state_and_a_demoting_fault() -> None:
     configs = (make_config(vhid=1, plumb=True), make_config(vhid=2, addresses="192.0.2.60"))
     node = Node(configs, counter=lambda: 0)
-    node.start(now=0.0)
+    node.start(now=0.0, links=links)
     deadline = node.next_deadline()
     assert deadline is not None
     node.on_timer(now=deadline)
@@ -32,7 +32,7 @@ def test_summary_names_each_state_and_a_demoting_fault() -> None:
 def test_sigusr1_status_lines_name_a_demoting_fault(caplog: pytest.LogCaptureFixture) -> None:
     config = make_config(vhid=1, plumb=True)
     node = Node([config], counter=lambda: 0)
-    node.start(now=0.0)
+    node.start(now=0.0, links=links)
     deadline = node.next_deadline()
     assert deadline is not None
     node.on_timer(now=deadline)

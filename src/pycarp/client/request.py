@@ -13,7 +13,16 @@ import struct
 import time
 from typing import Any
 
-__all__ = ["TIMEOUT", "ControlError", "NotRunning", "peer_pid", "request", "request_with_pid"]
+__all__ = [
+    "NOBODY_LISTENS",
+    "TIMEOUT",
+    "ControlError",
+    "NotRunning",
+    "answers",
+    "peer_pid",
+    "request",
+    "request_with_pid",
+]
 
 TIMEOUT = 5.0  # seconds for status and stepdown
 MAX_ANSWER = 16 * 1024 * 1024  # bytes; an answer longer than this is not pycarp's
@@ -25,6 +34,29 @@ class ControlError(Exception):
 
 class NotRunning(ControlError):
     """Nothing listens on the socket: it is missing, or left by a daemon that died."""
+
+
+# What connecting to a control socket raises when no process listens there: the
+# file is missing, or a daemon that died left it behind. The one rule for both a
+# client (NotRunning) and a starting daemon (the path is free to take over).
+NOBODY_LISTENS = (FileNotFoundError, ConnectionRefusedError)
+
+
+def answers(path: str, timeout: float) -> bool:
+    """Whether a process listens at the control socket ``path``.
+
+    A full backlog (the connect times out, or fails with EAGAIN) counts as
+    listening. Any other failure to connect is raised as the OSError it is.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+        except NOBODY_LISTENS:
+            return False
+        except (TimeoutError, BlockingIOError):
+            return True
+    return True
 
 
 def request(path: str, payload: dict[str, Any], timeout: float = TIMEOUT) -> dict[str, Any]:
@@ -80,8 +112,7 @@ def peer_pid(sock: socket.socket) -> int | None:
 def _connect(sock: socket.socket, path: str, timeout: float) -> None:
     try:
         sock.connect(path)
-    except (FileNotFoundError, ConnectionRefusedError):
-        # missing, or left behind by a daemon that died: nobody to ask either way
+    except NOBODY_LISTENS:
         raise NotRunning(
             f"no pycarp is running with control socket {path} "
             "(is the daemon started? --control-socket?)"

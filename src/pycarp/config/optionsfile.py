@@ -34,14 +34,13 @@ class SourcedArg:
 
 
 class OptionsFileError(ConfigError):
-    """The file cannot be read or split; the message starts with the file's name.
+    """The file cannot be read or split; ``origin`` is the file's name, or "file:line".
 
-    ``line`` is the line at fault (the message then starts with "file:line"),
-    or None when the file could not be read at all.
+    ``line`` is the line at fault, or None when the file could not be read at all.
     """
 
-    def __init__(self, message: str, *, line: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, reason: str, origin: str, *, line: int | None = None) -> None:
+        super().__init__(None, reason, origin)
         self.line = line
 
 
@@ -56,7 +55,7 @@ def read_sourced_options(path: str | Path) -> list[SourcedArg]:
         # surrogateescape keeps odd bytes (a password) intact, like argv does
         text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
-        raise OptionsFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise OptionsFileError(f"cannot read: {exc.strerror or exc}", str(path)) from exc
     return split_options_text(text, name=str(path))
 
 
@@ -70,7 +69,7 @@ def split_options_text(text: str, *, name: str) -> list[SourcedArg]:
             words = shlex.split(_strip_comment_and_continuation(line.rstrip(" \t\r")))
         except ValueError as exc:
             reason = _describe_shlex_error(exc)
-            raise OptionsFileError(f"{origin}: {reason}", line=number) from exc
+            raise OptionsFileError(reason, origin, line=number) from exc
         args.extend(SourcedArg(word, origin) for word in words)
     return args
 

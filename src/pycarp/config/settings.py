@@ -1,9 +1,10 @@
-"""What the CLI hands to the runtime: the virtual hosts and process options."""
+"""What the configuration hands to the runtime: the virtual hosts and process options."""
 
 from __future__ import annotations
 
 import grp
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pycarp.core.config import VirtualHostConfig
@@ -33,7 +34,7 @@ def group_id(group: str) -> int:
     try:
         return grp.getgrgid(int(group)).gr_gid if group.isdigit() else grp.getgrnam(group).gr_gid
     except (KeyError, OverflowError):
-        raise ConfigError(f"no such group: {group!r}") from None
+        raise ConfigError("control_group", f"no such group: {group!r}") from None
 
 
 @dataclass(frozen=True)
@@ -45,3 +46,7 @@ class DaemonSettings:
     # None: no control socket
     control_socket: str | None = field(default_factory=default_control_socket)
     control_group: str | None = None  # group allowed to use the control socket (mode 0660)
+
+
+# What the daemon calls to reload: the same sources read again; ConfigError if bad.
+SettingsLoader = Callable[[], DaemonSettings]

@@ -1,6 +1,7 @@
-"""What the core asks the runtime to do, and the facts it reports.
+"""What the core asks the runtime to do, the facts it reports, and the types both share.
 
 Actions are imperative (SendAdvertisement); facts are past tense (StateChanged).
+An action is complete: the runtime carries it out by its fields alone.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from ipaddress import IPv4Address
 from typing import Literal, NamedTuple
 
 from pycarp.core.errors import DropReason
-from pycarp.core.packet import Advertisement
+from pycarp.core.packet import Advertisement, Frame, gratuitous_arp
+
+Network = tuple[IPv4Address, int]
+"""A virtual address with its prefix length, as plumbing configures it."""
 
 
 class HostKey(NamedTuple):
@@ -43,38 +47,64 @@ class Reason(enum.Enum):
     SHUTDOWN = "shutting down"
 
 
+class Link(NamedTuple):
+    """What the core needs to know of an interface: its hardware address and carrier."""
+
+    mac: bytes  # 6 bytes
+    up: bool = True  # IFF_RUNNING: up with carrier
+
+
+# Each action carries all its runtime needs to carry it out: no config lookups there.
+
+
 @dataclass(frozen=True)
 class SendAdvertisement:
+    """Send `frame` out of key.interface; its payload is the advertisement's IP datagram."""
+
     key: HostKey
-    advert: Advertisement
+    advert: Advertisement  # what the datagram says
+    frame: Frame
 
 
 @dataclass(frozen=True)
 class SendGratuitousArp:
+    """Announce the addresses out of key.interface: one gratuitous ARP each, from `mac`."""
+
     key: HostKey
+    mac: bytes
     addresses: tuple[IPv4Address, ...]
+
+    @property
+    def frames(self) -> list[Frame]:
+        return [gratuitous_arp(self.mac, address) for address in self.addresses]
 
 
 @dataclass(frozen=True)
 class RunScript:
+    """Run the up or down script: each command (an argv) in turn, as the host's next jobs."""
+
     key: HostKey
     which: Literal["up", "down"]
+    commands: tuple[tuple[str, ...], ...]  # ucarp's `script <interface> <vip> [xparam]`, per vip
 
 
 @dataclass(frozen=True)
 class AddAddresses:
-    """Configure the virtual addresses (built-in plumbing); report with addresses_result()."""
+    """Configure the networks on key.interface (built-in plumbing).
+
+    Report the outcome with addresses_result().
+    """
 
     key: HostKey
-    networks: tuple[tuple[IPv4Address, int], ...]  # (address, prefix length)
+    networks: tuple[Network, ...]
 
 
 @dataclass(frozen=True)
 class RemoveAddresses:
-    """Unconfigure the virtual addresses (built-in plumbing)."""
+    """Unconfigure the networks on key.interface (built-in plumbing)."""
 
     key: HostKey
-    networks: tuple[tuple[IPv4Address, int], ...]
+    networks: tuple[Network, ...]
 
 
 @dataclass(frozen=True)
@@ -101,6 +131,11 @@ class PacketDropped:
     detail: str
 
 
+@dataclass(frozen=True)
+class HandOverTimedOut:
+    """The hand-over at a graceful stop took too long: every host stops now."""
+
+
 Action = (
     SendAdvertisement
     | SendGratuitousArp
@@ -110,4 +145,5 @@ Action = (
     | StateChanged
     | Notice
     | PacketDropped
+    | HandOverTimedOut
 )

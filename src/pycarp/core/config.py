@@ -15,8 +15,9 @@ MAX_PASSWORD = 19  # ucarp keeps the key in 20 bytes including the final NUL
 class VirtualHostConfig:
     """One vhid on one interface.
 
-    The protocol fields are checked here; paths and interfaces (facts of the
-    machine, not of the protocol) are checked by the CLI.
+    The protocol fields are checked here, and a ConfigError names the field
+    at fault by its name here; paths and interfaces (facts of the machine, not
+    of the protocol) are checked by pycarp.config.machine.
     """
 
     interface: str
@@ -56,35 +57,34 @@ class VirtualHostConfig:
         return tuple(zip(self.addresses, prefixes, strict=True))
 
     def __post_init__(self) -> None:
+        # Each error names the field at fault; a front-end says it in its own words.
         if not self.interface:
-            raise ConfigError("interface: required")
+            raise ConfigError("interface", "required")
         if not 1 <= self.vhid <= 255:
-            raise ConfigError(f"vhid: {self.vhid} is outside 1..255")
+            raise ConfigError("vhid", f"{self.vhid} is outside 1..255")
         if not 0 <= self.advbase <= 255:
-            raise ConfigError(f"advbase: {self.advbase} is outside 0..255")
+            raise ConfigError("advbase", f"{self.advbase} is outside 0..255")
         if not 0 <= self.advskew <= 255:
-            raise ConfigError(f"advskew: {self.advskew} is outside 0..255")
+            raise ConfigError("advskew", f"{self.advskew} is outside 0..255")
         if self.advbase == 0 and self.advskew == 0:
-            raise ConfigError("advbase: 0 needs an advskew above 0 (the interval would be 0)")
+            raise ConfigError("advbase", "0 needs an advskew above 0 (the interval would be 0)")
         if self.advbase == 255 and self.advskew == 255:
-            raise ConfigError(
-                "advbase/advskew: 255/255 is reserved for the 'leaving master' signal"
-            )
+            reserved = "255/255 is reserved for the 'leaving master' signal"
+            raise ConfigError(("advbase", "advskew"), reserved)
         if self.deadratio < 1:
-            raise ConfigError(f"deadratio: {self.deadratio} is below 1")
+            raise ConfigError("deadratio", f"{self.deadratio} is below 1")
         if len(self.password) > MAX_PASSWORD:
-            raise ConfigError(
-                f"pass: {len(self.password)} bytes; at most {MAX_PASSWORD} are allowed"
-            )
+            size = len(self.password)
+            raise ConfigError("password", f"{size} bytes; at most {MAX_PASSWORD} are allowed")
         if not self.addresses:
-            raise ConfigError("addr: at least one virtual address is required")
+            raise ConfigError("addresses", "at least one virtual address is required")
         if len(set(self.addresses)) != len(self.addresses):
-            raise ConfigError("addr: the same virtual address is listed twice")
+            raise ConfigError("addresses", "the same virtual address is listed twice")
         if self.prefixes and len(self.prefixes) != len(self.addresses):
-            raise ConfigError("addr: one prefix length per virtual address is needed")
+            raise ConfigError("prefixes", "one prefix length per virtual address is needed")
         if any(not 1 <= p <= 32 for p in self.prefixes):
-            raise ConfigError(f"addr: a prefix length is outside 1..32: {self.prefixes}")
+            raise ConfigError("prefixes", f"a prefix length is outside 1..32: {self.prefixes}")
         if not self.group.is_multicast:
-            raise ConfigError(f"mcast: {self.group} is not a multicast address")
+            raise ConfigError("group", f"{self.group} is not a multicast address")
         if self.srcip in self.addresses:
-            raise ConfigError(f"srcip: {self.srcip} is also a virtual address")
+            raise ConfigError("srcip", f"{self.srcip} is also a virtual address")

@@ -23,7 +23,28 @@ class CarpError(Exception):
 
 
 class ConfigError(CarpError):
-    """A configuration value is invalid; the message says which and why."""
+    """A configuration value is invalid: which (``field``), why, and where it was written.
+
+    ``field`` is the name of the setting: the dataclass field where the model
+    raises, the option or key (``--advskew``, ``advskew``) once a front-end has
+    named it in its own words; a tuple when several are at fault together, None
+    when the error is about no one setting. ``origin`` says where the value came
+    from (``ucarp.cfg:3 (ucarp options)``), None when nowhere in particular.
+    str() is the line users see: ``origin: field: reason``.
+    """
+
+    def __init__(
+        self, field: str | tuple[str, ...] | None, reason: str, origin: str | None = None
+    ) -> None:
+        self.fields: tuple[str, ...] = (field,) if isinstance(field, str) else field or ()
+        self.reason = reason
+        self.origin = origin
+        super().__init__(": ".join(p for p in (origin, self.field, reason) if p is not None))
+
+    @property
+    def field(self) -> str | None:
+        """The fields at fault as one name (``advbase/advskew``), or None."""
+        return "/".join(self.fields) or None
 
 
 class PacketError(CarpError):

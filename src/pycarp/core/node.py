@@ -7,6 +7,9 @@ virtual host they are for.
 Hosts are indexed by interface and vhid, and their deadlines kept in a heap,
 so that a packet or a timer costs the same with 255 hosts as with one. Change
 hosts only through the Node: it reschedules a host after every call.
+
+The Node owns one deadline of its own: a graceful stop gives up waiting for
+the hand-overs HANDOVER_SLACK seconds after the longest master-down interval.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address
 
 from pycarp.core import packet
-from pycarp.core.actions import Action, HostKey, PacketDropped, State
+from pycarp.core.actions import Action, HandOverTimedOut, HostKey, Link, PacketDropped, State
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError, DropReason, PacketError
 from pycarp.core.state import VirtualHost
+
+HANDOVER_SLACK = 1.0  # beyond the longest master-down interval, a stop never waits longer
 
 
 class Node:
@@ -30,12 +35,12 @@ class Node:
         self.hosts: dict[HostKey, VirtualHost] = {}
         self.drops: Counter[DropReason] = Counter()
         self.host_drops: dict[HostKey, Counter[DropReason]] = {}
-        self._retired: dict[HostKey, VirtualHost] = {}
         self._by_interface: dict[str, dict[int, VirtualHost]] = {}
         self._own_sources: dict[str, set[IPv4Address]] = {}
         self._heap: list[tuple[float, int, HostKey]] = []  # (deadline, tie-break, host)
         self._due: dict[HostKey, float | None] = {}  # each host's deadline in the heap
         self._order = itertools.count()
+        self._give_up_at: float | None = None  # while stopping: when to stop waiting
         for config in configs:
             self.insert(VirtualHost(config, counter=counter()))
 
@@ -44,18 +49,23 @@ class Node:
         return set(self._by_interface)
 
     def next_deadline(self) -> float | None:
+        """When on_timer() next needs to run: the earliest of every deadline, or None."""
+        give_up = self._give_up_at
+        if give_up is not None and self.stopped:
+            give_up = self._give_up_at = None
         heap = self._heap
         while heap:
             deadline, _, key = heap[0]
             if self._due.get(key) == deadline:
-                return deadline
+                return deadline if give_up is None else min(deadline, give_up)
             heapq.heappop(heap)  # superseded by a later entry for the same host
-        return None
+        return give_up
 
-    def start(self, *, now: float, link_up: Callable[[str], bool] = lambda _: True) -> list[Action]:
+    def start(self, *, now: float, links: Callable[[str], Link]) -> list[Action]:
+        """Start every host; `links` tells each interface's MAC and carrier."""
         actions: list[Action] = []
         for host in self.hosts.values():
-            actions += self._call(host, host.start(now=now, link_up=link_up(host.key.interface)))
+            actions += self._call(host, host.start(now=now, link=links(host.key.interface)))
         return actions
 
     def on_timer(self, *, now: float) -> list[Action]:
@@ -69,6 +79,10 @@ class Node:
         actions: list[Action] = []
         for host in due:
             actions += self._call(host, host.on_timer(now=now))
+        if self._give_up_at is not None and now >= self._give_up_at:
+            self._give_up_at = None
+            if not self.stopped:
+                actions += [HandOverTimedOut(), *self.shutdown(now=now, graceful=False)]
         return actions
 
     def link_changed(self, interface: str, *, up: bool, now: float) -> list[Action]:
@@ -85,6 +99,16 @@ class Node:
         return actions
 
     def shutdown(self, *, now: float, graceful: bool = True) -> list[Action]:
+        """Stop every host: a MASTER hands over first, unless not graceful.
+
+        However the hand-overs go, a graceful stop ends HANDOVER_SLACK seconds
+        after the longest master-down interval (on_timer() then stops the rest).
+        """
+        if not graceful:
+            self._give_up_at = None
+        elif self._give_up_at is None:
+            longest = max((h.master_down_interval.total for h in self.hosts.values()), default=0)
+            self._give_up_at = now + longest + HANDOVER_SLACK
         actions: list[Action] = []
         for host in self.hosts.values():
             actions += self._call(host, host.shutdown(now=now, graceful=graceful))
@@ -96,20 +120,19 @@ class Node:
         return all(h.state is State.INIT for h in self.hosts.values())
 
     def add(
-        self, config: VirtualHostConfig, *, counter: int, now: float, link_up: bool
+        self, config: VirtualHostConfig, *, counter: int, now: float, link: Link
     ) -> list[Action]:
         """Start a new virtual host (a reload)."""
         host = VirtualHost(config, counter=counter)
         self.insert(host)
-        return self._call(host, host.start(now=now, link_up=link_up))
+        return self._call(host, host.start(now=now, link=link))
 
     def remove(self, key: HostKey, *, now: float) -> list[Action]:
         """Stop a virtual host at once and forget it (a reload).
 
-        Its config stays reachable through host() until the next remove(), so
-        the runtime can still carry out the actions returned here.
+        The actions returned are its last, complete as every action is: the
+        runtime carries them out without the host.
         """
-        self._retired.clear()
         host = self.hosts.pop(key)
         self.host_drops.pop(key, None)
         self._due.pop(key, None)
@@ -118,11 +141,7 @@ class Node:
         if not on_interface:
             del self._by_interface[key.interface]
         self._own_sources_changed(key.interface)
-        self._retired[key] = host
         return host.shutdown(now=now, graceful=False)
-
-    def host(self, key: HostKey) -> VirtualHost:
-        return self.hosts.get(key) or self._retired[key]
 
     def send_result(self, key: HostKey, *, ok: bool, now: float) -> list[Action]:
         host = self.hosts.get(key)
@@ -175,7 +194,7 @@ class Node:
         """Take a virtual host that is not started yet (add() builds one from a config)."""
         key = host.key
         if key in self.hosts:
-            raise ConfigError(f"vhid {key.vhid} is configured twice on {key.interface}")
+            raise ConfigError(None, f"vhid {key.vhid} is configured twice on {key.interface}")
         self.hosts[key] = host
         self.host_drops[key] = Counter()
         self._by_interface.setdefault(key.interface, {})[key.vhid] = host

@@ -160,8 +160,25 @@ def ethernet(dst: bytes, src: bytes, ethertype: int, payload: bytes) -> bytes:
     return dst + src + ethertype.to_bytes(2, "big") + payload
 
 
-def gratuitous_arp(mac: bytes, address: IPv4Address) -> bytes:
+class Frame(NamedTuple):
+    """A link-layer frame, its header as fields: what a platform's sender writes out.
+
+    A sender that writes Ethernet itself sends encode(); one that can only
+    send IP (illumos) hands the kernel the payload.
+    """
+
+    destination: bytes  # link address: a multicast MAC, broadcast, or one host's MAC
+    source: bytes
+    ethertype: int  # ETHERTYPE_IP, ETHERTYPE_ARP, ...
+    payload: bytes
+
+    def encode(self) -> bytes:
+        """The frame as it goes on an Ethernet wire."""
+        return ethernet(self.destination, self.source, self.ethertype, self.payload)
+
+
+def gratuitous_arp(mac: bytes, address: IPv4Address) -> Frame:
     """An ARP request for our own address, broadcast, as ucarp sends it."""
     arp = struct.pack("!HHBBH", 1, ETHERTYPE_IP, 6, 4, 1)
     arp += mac + address.packed + mac + address.packed
-    return ethernet(BROADCAST_MAC, mac, ETHERTYPE_ARP, arp)
+    return Frame(BROADCAST_MAC, mac, ETHERTYPE_ARP, arp)

@@ -22,12 +22,14 @@ Theory of operation (ucarp 1.5.2 semantics):
   host leaving MASTER gives them back. While they cannot be configured the
   host is faulted: it advertises and competes as a leaving master (255/255),
   which every ucarp and BSD backup takes over from at once, preempt or not,
-  and retries with backoff until the addresses are in place. The fault stays
-  until an add succeeds, so a faulted BACKUP neither preempts nor takes over
-  from a leaving master.
+  and retries with backoff (plumbing.py) until the addresses are in place.
+  The fault stays until an add succeeds, so a faulted BACKUP neither
+  preempts nor takes over from a leaving master.
 
-Nothing here reads a clock, a socket or a random source: every input carries
-`now` (seconds, monotonic) and every method returns the actions to perform.
+Who wins an election is election.py's rule; what the actions say (frames,
+commands, networks) is outbound.py's. Nothing here reads a clock, a socket or
+a random source: every input carries `now` (seconds, monotonic) and every
+method returns the actions to perform.
 """
 
 from __future__ import annotations
@@ -35,34 +37,28 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 from typing import NamedTuple
 
-from pycarp.core import auth, timing
+from pycarp.core import auth, election, timing
 from pycarp.core.actions import (
     Action,
-    AddAddresses,
     HostKey,
+    Link,
     Notice,
     Reason,
-    RemoveAddresses,
-    RunScript,
-    SendAdvertisement,
     SendGratuitousArp,
     State,
     StateChanged,
 )
 from pycarp.core.config import VirtualHostConfig
+from pycarp.core.outbound import Outbound
 from pycarp.core.packet import Advertisement
+from pycarp.core.plumbing import Plumbing
+from pycarp.core.sending import SendErrors
 
 COUNTER_MODULUS = 1 << 64
 # A step-down holds off for this long before listening for a master as usual (ucarp's sleep(3)).
 STEPDOWN_HOLD = 3.0
-# ucarp: this many failed sends in a row suppress preemption; as many successes lift it.
-SEND_ERRORS_TO_SUPPRESS = 3
-SENDS_TO_RECOVER = 3
 DELAYED_ARP_ADVERTS = 2
 LEAVING = 255  # advbase and advskew of a master that is leaving
-# Seconds before the first retry of a failed AddAddresses; doubled up to the maximum.
-PLUMB_RETRY_FIRST = 1.0
-PLUMB_RETRY_MAX = 30.0
 
 
 class PeerInfo(NamedTuple):  # made for every advertisement received: a cheap tuple
@@ -78,6 +74,7 @@ class VirtualHost:
     """One CARP virtual host (one vhid on one interface)."""
 
     def __init__(self, config: VirtualHostConfig, *, counter: int) -> None:
+        """`counter`: the first advertisement's counter less one (a random draw)."""
         self.config = config
         self.key = HostKey(config.interface, config.vhid)
         self.state = State.INIT
@@ -87,16 +84,14 @@ class VirtualHost:
         self.adverts_sent = 0
         self.adverts_received = 0
         self._counter = counter % COUNTER_MODULUS
+        self._ident = self._counter >> 48  # the IP identification: fixed, random per host
+        self._out: Outbound | None = None  # made at start, when the interface's MAC is known
         self._deadline: float | None = None
         self._delayed_arp = -1
         self._link_up = True
-        self._send_errors = 0
-        self._send_successes = 0
-        self._suppressed = False
+        self._send_errors = SendErrors()
         self._leave_by: float | None = None  # while handing over: when to stop at the latest
-        self._fault: str | None = None  # why the addresses could not be configured
-        self._retry_at: float | None = None  # when to ask for the addresses again
-        self._retry_delay = PLUMB_RETRY_FIRST
+        self._plumbing = Plumbing()
         c = config
         self._master_down = timing.master_down_interval(c.advbase, c.advskew, c.deadratio)
         self.signer = auth.Signer(c.password, c.vhid, c.addresses)
@@ -105,28 +100,29 @@ class VirtualHost:
 
     def next_deadline(self) -> float | None:
         """When on_timer() next needs to run; None while nothing is due."""
-        if self._retry_at is None:
+        retry_at = self._plumbing.retry_at
+        if retry_at is None:
             return self._deadline
         if self._deadline is None:
-            return self._retry_at
-        return min(self._deadline, self._retry_at)
+            return retry_at
+        return min(self._deadline, retry_at)
 
     @property
     def fault(self) -> str | None:
         """Why the virtual addresses could not be configured; None when they could."""
-        return self._fault
+        return self._plumbing.fault
 
     @property
     def advertised(self) -> tuple[int, int]:
         """(advbase, advskew) as advertised now: 255/255 while leaving or faulted."""
-        if self._leave_by is not None or self._fault is not None:
+        if self._leave_by is not None or self._plumbing.fault is not None:
             return LEAVING, LEAVING
         return self.config.advbase, self.advskew
 
     @property
     def advskew(self) -> int:
         """The skew we advertise and compare with: raised while sends fail."""
-        if self._suppressed:
+        if self._send_errors.suppressed:
             return max(self.config.advskew, timing.SUPPRESSED_ADVSKEW)
         return self.config.advskew
 
@@ -144,10 +140,12 @@ class VirtualHost:
 
     # -- inputs ----------------------------------------------------------
 
-    def start(self, *, now: float, link_up: bool = True) -> list[Action]:
+    def start(self, *, now: float, link: Link) -> list[Action]:
+        """Begin on the interface `link` describes."""
         if self.state is not State.INIT:
             return []
-        self._link_up = link_up or self.config.ignoreifstate
+        self._out = Outbound(self.config, mac=link.mac, ident=self._ident)
+        self._link_up = link.up or self.config.ignoreifstate
         actions = self._set_state(State.BACKUP, Reason.STARTED, now=now)
         self._deadline = self._master_down_at(now) if self._link_up else None
         return actions
@@ -163,7 +161,7 @@ class VirtualHost:
         theirs = timing.advert_interval(advert.advbase, advert.advskew)
         ours = timing.advert_interval(*self.advertised)
         if self.state is State.MASTER:
-            if timing.sender_is_preferred(ours, theirs, self.config.srcip, source):
+            if election.master_yields(ours, theirs, self.config.srcip, source):
                 # One more advertisement so the new master knows to re-assert.
                 actions = self._advertise(now=now)
                 actions += self._set_state(State.BACKUP, Reason.PREFERRED_MASTER, now=now)
@@ -174,19 +172,22 @@ class VirtualHost:
                 Notice(self.key, f"non-preferred master {source} advertising: re-asserting"),
                 self._arp(),
             ]
-        if self.config.preempt and ours < theirs:
-            return self._become_master(Reason.PREEMPT, now=now)
-        if self._fault is None and self._master_down_threshold() < theirs:
-            return self._become_master(Reason.MASTER_LEAVING, now=now)
+        reason = election.backup_takes_over(
+            ours,
+            theirs,
+            self._master_down_threshold(),
+            preempt=self.config.preempt,
+            faulted=self._plumbing.fault is not None,
+        )
+        if reason is not None:
+            return self._become_master(reason, now=now)
         self._deadline = self._master_down_at(now)
         return []
 
     def on_timer(self, *, now: float) -> list[Action]:
         actions: list[Action] = []
-        if self._retry_at is not None and now >= self._retry_at:
-            self._retry_at = None
-            if self.state is State.MASTER and self._leave_by is None:
-                actions.append(AddAddresses(self.key, self.config.networks))
+        if self._plumbing.due(now) and self.state is State.MASTER and self._leave_by is None:
+            actions += self._sends.add_addresses()
         if self._deadline is None or now < self._deadline:
             return actions  # early or stale wake-ups are harmless
         if self._leave_by is not None and now >= self._leave_by:
@@ -251,35 +252,33 @@ class VirtualHost:
         return self._leave_by is not None
 
     def _stop(self, *, now: float) -> list[Action]:
+        """Stop at once; the actions say all that is left to do (also for a removed host)."""
         actions: list[Action] = [StateChanged(self.key, self.state, State.INIT, Reason.SHUTDOWN)]
-        if self.state is State.MASTER and self.config.plumbs:
-            actions.append(RemoveAddresses(self.key, self.config.networks))
+        if self.state is State.MASTER:
+            actions += self._sends.remove_addresses()
         if self.config.shutdown and self.state is not State.BACKUP:
-            actions.append(RunScript(self.key, "down"))
+            actions += self._sends.script("down")
         self._enter(State.INIT, Reason.SHUTDOWN, now=now)
-        self._deadline = self._leave_by = self._retry_at = None
+        self._deadline = self._leave_by = None
+        self._plumbing.cancel()
         return actions
 
     def addresses_result(self, *, ok: bool, now: float, detail: str = "") -> list[Action]:
         """The runtime reports whether an AddAddresses succeeded (`detail`: why not)."""
+        master = self.state is State.MASTER and self._leave_by is None
         if ok:
-            self._retry_delay = PLUMB_RETRY_FIRST
-            if self._fault is None:
+            if not self._plumbing.succeeded():
                 return []
-            self._fault = self._retry_at = None
             actions: list[Action] = [
                 Notice(self.key, "virtual addresses configured: advertising normally again")
             ]
-            if self.state is State.MASTER and self._leave_by is None:
+            if master:
                 actions.append(self._arp())
                 actions += self._advertise(now=now)
             return actions
-        first = self._fault is None
-        self._fault = detail or "the virtual addresses could not be configured"
-        if self.state is not State.MASTER or self._leave_by is not None:
+        first = self._plumbing.failed(detail, now=now, retry=master)
+        if not master:
             return [Notice(self.key, f"could not configure the virtual addresses: {detail}")]
-        self._retry_at = now + self._retry_delay
-        self._retry_delay = min(self._retry_delay * 2, PLUMB_RETRY_MAX)
         if not first:
             return []  # said once per episode
         actions = [
@@ -293,28 +292,19 @@ class VirtualHost:
 
     def send_result(self, *, ok: bool, now: float) -> list[Action]:
         """The runtime reports whether an advertisement left the machine."""
-        if not ok:
-            self._send_successes = 0
-            self._send_errors += 1
-            if self._send_errors == SEND_ERRORS_TO_SUPPRESS and not self._suppressed:
-                self._suppressed = True
-                actions: list[Action] = [
-                    Notice(self.key, "advertisements keep failing: advertising with advskew 240")
-                ]
-                if self.state is State.MASTER:
-                    # ucarp's carp_send_ad_all: announce the weaker skew at once.
-                    actions += self._advertise(now=now)
-                return actions
+        if ok:
+            if self._send_errors.succeeded():
+                return [Notice(self.key, "advertisements succeed again: normal advskew")]
             return []
-        if not self._suppressed:
-            self._send_errors = 0
+        if not self._send_errors.failed():
             return []
-        self._send_successes += 1
-        if self._send_successes >= SENDS_TO_RECOVER:
-            self._suppressed = False
-            self._send_errors = self._send_successes = 0
-            return [Notice(self.key, "advertisements succeed again: normal advskew")]
-        return []
+        actions: list[Action] = [
+            Notice(self.key, "advertisements keep failing: advertising with advskew 240")
+        ]
+        if self.state is State.MASTER:
+            # ucarp's carp_send_ad_all: announce the weaker skew at once.
+            actions += self._advertise(now=now)
+        return actions
 
     # -- internals -------------------------------------------------------
 
@@ -328,7 +318,7 @@ class VirtualHost:
         return now + self.master_down_interval.total
 
     def _become_master(self, reason: Reason, *, now: float) -> list[Action]:
-        self._retry_delay = PLUMB_RETRY_FIRST
+        self._plumbing.restart()
         actions = self._set_state(State.MASTER, reason, now=now)
         actions.append(self._arp())
         actions += self._advertise(now=now)
@@ -347,7 +337,7 @@ class VirtualHost:
             digest=self.signer.digest(self._counter),
         )
         self.adverts_sent += 1
-        actions: list[Action] = [SendAdvertisement(self.key, advert)]
+        actions: list[Action] = [self._sends.advertisement(advert)]
         if self._delayed_arp > 0:
             self._delayed_arp -= 1
         if self._delayed_arp == 0:
@@ -362,7 +352,14 @@ class VirtualHost:
         return actions
 
     def _arp(self) -> SendGratuitousArp:
-        return SendGratuitousArp(self.key, self.config.addresses)
+        return self._sends.announcement()
+
+    @property
+    def _sends(self) -> Outbound:
+        """What this host's actions say; only a started host has any."""
+        if self._out is None:
+            raise RuntimeError(f"{self.key}: not started")
+        return self._out
 
     def _set_state(self, new: State, reason: Reason, *, now: float) -> list[Action]:
         old = self.state
@@ -370,17 +367,16 @@ class VirtualHost:
             return []
         self._enter(new, reason, now=now)
         actions: list[Action] = [StateChanged(self.key, old, new, reason)]
-        plumbs = self.config.plumbs
+        sends = self._sends
         if new is State.MASTER:
-            if plumbs:
-                actions.append(AddAddresses(self.key, self.config.networks))
-            actions.append(RunScript(self.key, "up"))
+            actions += sends.add_addresses()
+            actions += sends.script("up")
             return actions
-        self._retry_at = None
-        if old is State.MASTER and plumbs:
-            actions.append(RemoveAddresses(self.key, self.config.networks))
+        self._plumbing.cancel()
+        if old is State.MASTER:
+            actions += sends.remove_addresses()
         if not (old is State.INIT and self.config.neutral):
-            actions.append(RunScript(self.key, "down"))
+            actions += sends.script("down")
         return actions
 
     def _enter(self, new: State, reason: Reason, *, now: float) -> None:

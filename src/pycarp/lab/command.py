@@ -11,9 +11,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
-from pycarp.lab.netns import LabError
+from pycarp.cli.parser import Parser
+from pycarp.lab.errors import LabError
 from pycarp.lab.zones import ZoneLab, ZoneStatus
 from pycarp.vmadm.manifest import ManifestError
 
@@ -23,18 +23,18 @@ PROG = "pycarp lab"
 DEFAULT_NAME = "lab"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(2)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="A lab of zones built from vmadm manifests.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    # Errors without " (see --help)" and abbreviated options allowed: as this command always was.
+    parser = Parser(
+        prog=PROG,
+        description="A lab of zones built from vmadm manifests.",
+        hint=False,
+        allow_abbrev=True,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+        p = sub.add_parser(name, help=help, description=help, hint=False, allow_abbrev=True)
         p.add_argument("--name", default=DEFAULT_NAME, help="the lab (default: lab)")
         return p
 

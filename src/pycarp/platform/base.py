@@ -1,7 +1,10 @@
 """The small interfaces the runtime needs from a platform.
 
 Sockets are non-blocking and expose fileno() so the runtime can wait on them
-with the event loop; nothing here decides anything about the protocol.
+with the event loop; nothing here decides anything about the protocol. The
+core builds what goes out (frames whose payload is a whole IP datagram) and
+parses what comes in, so a second address family needs new adapters that
+implement these, not new methods.
 """
 
 from __future__ import annotations
@@ -10,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Protocol
+
+from pycarp.core.actions import Network
+from pycarp.core.packet import Frame
 
 
 class InterfaceError(Exception):
@@ -40,11 +46,11 @@ class CarpReceiver(Protocol):
     def close(self) -> None: ...
 
 
-class FrameSender(Protocol):
-    """Sends whole Ethernet frames out of one interface."""
+class LinkSender(Protocol):
+    """Sends link-layer frames out of one interface; the adapter writes the header."""
 
-    def send(self, frame: bytes) -> None:
-        """Raises OSError when the kernel refuses the frame."""
+    def transmit(self, frame: Frame) -> None:
+        """Raises OSError when the frame cannot be sent (the kernel refuses it)."""
         ...
 
     def close(self) -> None: ...
@@ -69,11 +75,11 @@ class AddressManager(Protocol):
     call looks the interface up afresh: it may have been recreated meanwhile.
     """
 
-    async def add(self, interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
+    async def add(self, interface: str, networks: Sequence[Network]) -> None:
         """Configure each (address, prefix length); one already there is fine."""
         ...
 
-    async def remove(self, interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
+    async def remove(self, interface: str, networks: Sequence[Network]) -> None:
         """Unconfigure exactly these (address, prefix length); one absent is fine."""
         ...
 
@@ -91,7 +97,7 @@ class Platform(Protocol):
         self, info: InterfaceInfo, group: IPv4Address, srcip: IPv4Address
     ) -> CarpReceiver: ...
 
-    def open_sender(self, info: InterfaceInfo) -> FrameSender: ...
+    def open_sender(self, info: InterfaceInfo) -> LinkSender: ...
 
     def open_link_monitor(self) -> LinkMonitor: ...
 

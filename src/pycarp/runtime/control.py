@@ -29,6 +29,7 @@ import socket
 import stat
 from typing import Any, Protocol
 
+from pycarp.client.request import answers
 from pycarp.config.settings import group_id
 from pycarp.core.errors import CarpError, ConfigError
 
@@ -194,23 +195,13 @@ class ControlServer:
             os.unlink(self.path)
 
     async def _answers(self) -> bool:
-        """Whether something listens at the path (a full backlog counts as listening)."""
+        """Whether something listens at the path: the client's rule (request.answers)."""
         try:
-            _, writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(self.path), PROBE_TIMEOUT
-            )
-        except (ConnectionRefusedError, FileNotFoundError):
-            return False
-        except TimeoutError:
-            return True
+            return await asyncio.to_thread(answers, self.path, PROBE_TIMEOUT)
         except OSError as exc:
             raise ControlSocketError(
                 f"cannot use control socket {self.path}: {_why(exc)}"
             ) from None
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-        return True
 
     def _bind(self, gid: int | None) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

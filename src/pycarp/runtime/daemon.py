@@ -10,10 +10,10 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from pycarp.config.settings import DaemonSettings
+from pycarp.config.settings import DaemonSettings, SettingsLoader
 from pycarp.core.actions import HostKey, StateChanged
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import CarpError
@@ -38,12 +38,9 @@ from pycarp.runtime.startcheck import start_conflict
 log = logging.getLogger("pycarp")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP)
 JOB_WAIT_AT_EXIT = 30.0
-HANDOVER_SLACK = 1.0  # beyond the longest master-down interval, never wait longer than this
-
-Loader = Callable[[], DaemonSettings]
 
 
-def run(settings: DaemonSettings, *, reload: Loader | None = None) -> int:
+def run(settings: DaemonSettings, *, reload: SettingsLoader | None = None) -> int:
     """Run until a stop signal; the exit status of the process."""
     setup_logging(facility=settings.facility, debug=settings.debug, stderr=True)
     try:
@@ -111,7 +108,7 @@ class Daemon:
         platform: Platform,
         ports: dict[str, Port],
         monitor: LinkMonitor,
-        loader: Loader | None,
+        loader: SettingsLoader | None,
     ) -> None:
         self.settings = settings
         self.node = node
@@ -189,14 +186,9 @@ class Daemon:
             self.driver.step(self.node.shutdown(now=self.driver.now(), graceful=False))
 
     async def _hand_over(self) -> None:
-        """Stop every host, waiting (bounded) for the ones handing over."""
+        """Stop every host, waiting for the ones handing over (the core bounds the wait)."""
         self.driver.step(self.node.shutdown(now=self.driver.now()))
-        longest = max((h.master_down_interval.total for h in self.node.hosts.values()), default=0)
-        try:
-            await asyncio.wait_for(self._stopped.wait(), longest + HANDOVER_SLACK)
-        except TimeoutError:
-            log.error("hand-over did not finish in time: stopping now")
-            self.driver.step(self.node.shutdown(now=self.driver.now(), graceful=False))
+        await self._stopped.wait()
 
     def _after_step(self) -> None:
         if self._stopping.is_set():
@@ -307,9 +299,9 @@ class Daemon:
             await self.jobs.wait(JOB_WAIT_AT_EXIT)
             await self._remove_stale(new[k] for k in added + changed)
         for key in added + changed:
-            running = self.driver.running[key.interface]
+            link = self.driver.link(key.interface)
             counter = secrets.randbits(64)
-            self.driver.step(self.node.add(new[key], counter=counter, now=now, link_up=running))
+            self.driver.step(self.node.add(new[key], counter=counter, now=now, link=link))
             _log_host(new[key])
         for name in set(self.ports) - {k.interface for k in self.node.hosts}:
             port = self.driver.remove_port(name)

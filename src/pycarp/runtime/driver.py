@@ -1,42 +1,44 @@
 """The thin asyncio driver: feeds packets, time and link events to the core and
 carries out the actions it returns. It decides nothing about the protocol.
 
-Exactly one timer is armed, for the core's earliest deadline; nothing polls.
+Exactly one timer is armed, for the core's earliest deadline (the hand-over's
+at a stop included); nothing polls. Each action is complete, so carrying it
+out is a row of a table (action type -> handler) that looks nothing up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from ipaddress import IPv4Address
-from typing import Protocol
+from typing import Any, Protocol
 
-from pycarp.core import packet
 from pycarp.core.actions import (
     Action,
     AddAddresses,
+    HandOverTimedOut,
     HostKey,
+    Link,
+    Network,
     Notice,
     PacketDropped,
     RemoveAddresses,
     RunScript,
     SendAdvertisement,
     SendGratuitousArp,
-    State,
     StateChanged,
 )
 from pycarp.core.errors import DropReason
 from pycarp.core.node import Node
+from pycarp.core.packet import Frame
 from pycarp.platform.base import (
     AddressError,
     AddressManager,
     CarpReceiver,
-    FrameSender,
     InterfaceInfo,
+    LinkSender,
 )
 
 log = logging.getLogger("pycarp")
@@ -49,7 +51,7 @@ class Port:
 
     info: InterfaceInfo
     receiver: CarpReceiver
-    sender: FrameSender
+    sender: LinkSender
 
 
 class DropLog:
@@ -102,7 +104,17 @@ class Driver:
         self._drop_log = DropLog()
         self.after_step: Callable[[], None] | None = None  # e.g. to notice that all stopped
         self.changes = 0  # transitions and plumbing results so far: what a summary shows
-        self._heads: dict[HostKey, bytes] = {}  # each host's advertisement frame up to CARP
+        self._handlers: dict[type, Callable[[Any], list[Action]]] = {
+            SendAdvertisement: self._send_advertisement,
+            SendGratuitousArp: self._send_arp,
+            AddAddresses: self._add_addresses,
+            RemoveAddresses: self._remove_addresses,
+            RunScript: self._run_script,
+            StateChanged: self._state_changed,
+            Notice: self._notice,
+            PacketDropped: self._dropped,
+            HandOverTimedOut: self._hand_over_timed_out,
+        }
 
     def now(self) -> float:
         return self._clock()
@@ -112,8 +124,7 @@ class Driver:
     def start(self) -> None:
         for name, port in self.ports.items():
             self._watch(name, port)
-        running = self.running
-        self.step(self.node.start(now=self.now(), link_up=lambda name: running[name]))
+        self.step(self.node.start(now=self.now(), links=self.link))
 
     def stop(self) -> None:
         for port in self.ports.values():
@@ -122,10 +133,10 @@ class Driver:
             self._timer.cancel()
         self._timer = self._armed_for = None
 
-    @property
-    def running(self) -> dict[str, bool]:
-        """The last known carrier state of each interface."""
-        return {name: port.info.running for name, port in self.ports.items()}
+    def link(self, name: str) -> Link:
+        """What the core needs to know of an interface: its MAC, its last known carrier."""
+        info = self.ports[name].info
+        return Link(info.mac, info.running)
 
     def add_port(self, name: str, port: Port) -> None:
         self.ports[name] = port
@@ -187,33 +198,63 @@ class Driver:
     # -- actions ---------------------------------------------------------
 
     def _dispatch(self, action: Action) -> list[Action]:
-        match action:
-            case SendAdvertisement(key, advert):
-                return self._send_advert(key, advert)
-            case SendGratuitousArp(key, addresses):
-                port = self.ports[key.interface]
-                for address in addresses:
-                    self._send(key, packet.gratuitous_arp(port.info.mac, address), "ARP")
-            case AddAddresses(key, networks):
-                self._plumb(key, networks, add=True)
-            case RemoveAddresses(key, networks):
-                self._plumb(key, networks, add=False)
-            case RunScript(key, which):
-                self._script(key, which)
-            case StateChanged(key, old, new, reason):
-                self.changes += 1
-                if new is State.INIT:  # stopped, or removed by a reload: its config may change
-                    self._heads.pop(key, None)
-                log.warning("%s: %s -> %s: %s", key, old.value, new.value, reason.value)
-            case Notice(key, message):
-                log.warning("%s: %s", key, message)
-            case PacketDropped():
-                self._drop_log(action, self.now())
+        """Carry out one action; what the core answers to its outcome comes back."""
+        handler: Callable[[Any], list[Action]] = self._handlers[type(action)]
+        return handler(action)
+
+    def _send_advertisement(self, action: SendAdvertisement) -> list[Action]:
+        key = action.key
+        ok = self._transmit(key, action.frame, "advertisement")
+        if ok:
+            log.debug("%s: advertisement sent (advskew %d)", key, action.advert.advskew)
+        return self.node.send_result(key, ok=ok, now=self.now())
+
+    def _send_arp(self, action: SendGratuitousArp) -> list[Action]:
+        for frame in action.frames:
+            self._transmit(action.key, frame, "ARP")
         return []
 
-    def _plumb(
-        self, key: HostKey, networks: Sequence[tuple[IPv4Address, int]], *, add: bool
-    ) -> None:
+    def _add_addresses(self, action: AddAddresses) -> list[Action]:
+        self._plumb(action.key, action.networks, add=True)
+        return []
+
+    def _remove_addresses(self, action: RemoveAddresses) -> list[Action]:
+        self._plumb(action.key, action.networks, add=False)
+        return []
+
+    def _run_script(self, action: RunScript) -> list[Action]:
+        for argv in action.commands:
+            self._jobs.run(action.key, argv)
+        return []
+
+    def _state_changed(self, action: StateChanged) -> list[Action]:
+        self.changes += 1
+        log.warning(
+            "%s: %s -> %s: %s", action.key, action.old.value, action.new.value, action.reason.value
+        )
+        return []
+
+    def _notice(self, action: Notice) -> list[Action]:
+        log.warning("%s: %s", action.key, action.message)
+        return []
+
+    def _dropped(self, action: PacketDropped) -> list[Action]:
+        self._drop_log(action, self.now())
+        return []
+
+    def _hand_over_timed_out(self, action: HandOverTimedOut) -> list[Action]:
+        log.error("hand-over did not finish in time: stopping now")
+        return []
+
+    def _transmit(self, key: HostKey, frame: Frame, what: str) -> bool:
+        try:
+            self.ports[key.interface].sender.transmit(frame)
+        except OSError as exc:
+            log.warning("%s: sending %s failed: %s", key, what, exc)
+            return False
+        return True
+
+    def _plumb(self, key: HostKey, networks: Sequence[Network], *, add: bool) -> None:
         """Queue the change as the host's next job; an add's outcome goes back to the core."""
         manager = self._addresses
         if manager is None:
@@ -239,45 +280,3 @@ class Driver:
     def _plumbed(self, key: HostKey, *, ok: bool, detail: str = "") -> None:
         self.changes += 1
         self.step(self.node.addresses_result(key, ok=ok, now=self.now(), detail=detail))
-
-    def _send_advert(self, key: HostKey, advert: packet.Advertisement) -> list[Action]:
-        head = self._heads.get(key) or self._frame_head(key)
-        ok = self._send(key, head + advert.encode(), "advertisement")
-        if ok:
-            log.debug("%s: advertisement sent (advskew %d)", key, advert.advskew)
-        return self.node.send_result(key, ok=ok, now=self.now())
-
-    def _frame_head(self, key: HostKey) -> bytes:
-        """Ethernet and IPv4 headers of the host's advertisements, made once per host.
-
-        The IP identification is fixed per host: the datagrams have DF set and are
-        never fragmented, so it identifies nothing (RFC 6864).
-        """
-        config = self.node.host(key).config
-        port = self.ports[key.interface]
-        ip = packet.ipv4_header(
-            config.srcip, config.group, packet.CARP_LEN, ident=random.getrandbits(16)
-        )
-        dst = packet.BROADCAST_MAC if config.nomcast else packet.multicast_mac(config.group)
-        src = packet.virtual_mac(config.vhid) if config.virtual_mac else port.info.mac
-        head = self._heads[key] = packet.ethernet(dst, src, packet.ETHERTYPE_IP, ip)
-        return head
-
-    def _send(self, key: HostKey, frame: bytes, what: str) -> bool:
-        try:
-            self.ports[key.interface].sender.send(frame)
-        except OSError as exc:
-            log.warning("%s: sending %s failed: %s", key, what, exc)
-            return False
-        return True
-
-    def _script(self, key: HostKey, which: str) -> None:
-        config = self.node.host(key).config
-        script = config.upscript if which == "up" else config.downscript
-        if not script:
-            return
-        for address in config.addresses:
-            argv = [script, key.interface, str(address)]
-            if config.xparam is not None:
-                argv.append(config.xparam)
-            self._jobs.run(key, argv)

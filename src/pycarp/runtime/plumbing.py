@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Literal
 
+from pycarp.core.actions import Network
 from pycarp.platform.base import AddressError, AddressManager
 
 log = logging.getLogger("pycarp")
 
-Networks = Sequence[tuple[IPv4Address, int]]
+Networks = Sequence[Network]
 RETRY_DELAYS = (0.05, 0.2)  # seconds before the second and third attempt of a call
 MAX_BATCH = 256  # requests in one call
 SPLIT_BUDGET = 10.0  # seconds to spend retrying a failed batch request by request
@@ -34,7 +35,7 @@ SPLIT_BUDGET = 10.0  # seconds to spend retrying a failed batch request by reque
 class Request:
     op: Literal["add", "remove"]
     interface: str
-    networks: tuple[tuple[IPv4Address, int], ...]
+    networks: tuple[Network, ...]
     done: asyncio.Future[None] = field(repr=False)
 
 

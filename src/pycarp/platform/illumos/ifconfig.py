@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from pycarp.core.actions import Network
 from pycarp.platform.base import AddressError
 
 IFCONFIG = "/usr/sbin/ifconfig"  # absolute: SMF and cron give a daemon a thin PATH
@@ -136,7 +137,7 @@ def parse_ifconfig(output: str) -> list[LogicalInterface]:
     return found
 
 
-def _check(interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
+def _check(interface: str, networks: Sequence[Network]) -> None:
     # The name goes into argv: refuse anything that could read as an option or a unit.
     if not _IFNAME_RE.fullmatch(interface):
         raise AddressError(f"{interface!r}: not a physical interface name")
@@ -169,7 +170,7 @@ class IfconfigAddressManager:
             raise AddressError(f"{interface}: no such interface (not in `ifconfig -a`)")
         return [b for b in blocks if b.physical == interface and b.ipv4]
 
-    async def add(self, interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
+    async def add(self, interface: str, networks: Sequence[Network]) -> None:
         _check(interface, networks)
         async with self._lock:
             units = await self._units(interface)
@@ -187,7 +188,7 @@ class IfconfigAddressManager:
                 said = await self._run(interface, "addif", f"{address}/{prefixlen}", "up")
                 log.debug("%s/%s on %s: %s", address, prefixlen, interface, said.strip())
 
-    async def remove(self, interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
+    async def remove(self, interface: str, networks: Sequence[Network]) -> None:
         _check(interface, networks)
         async with self._lock:
             units = await self._units(interface)

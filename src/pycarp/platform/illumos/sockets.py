@@ -1,9 +1,9 @@
 """CARP sockets on illumos: raw IPv4 in, raw IPv4 with IP_HDRINCL out.
 
 illumos has no AF_PACKET (raw Ethernet would need DLPI through libdlpi), so
-the sender takes the runtime's Ethernet frames apart and hands the IPv4
-datagram to the kernel, which writes the Ethernet header itself (the group's
-multicast MAC, the interface's own MAC as source). Consequences:
+the sender hands the IPv4 datagram of each frame the core made to the kernel,
+which writes the Ethernet header itself (the group's multicast MAC, the
+interface's own MAC as source). Consequences:
 
 * --nomcast's Ethernet broadcast cannot be expressed: such frames leave as
   IP multicast to the group (logged once). A peer in --nomcast mode still
@@ -30,6 +30,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Any, Protocol
 
+from pycarp.core.packet import BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IP, Frame
 from pycarp.platform.base import InterfaceInfo
 
 IPPROTO_IP = 0
@@ -43,9 +44,6 @@ IP_MULTICAST_LOOP = 0x12
 IP_ADD_MEMBERSHIP = 0x13
 IP_BOUND_IF = 0x41  # SunOS private: bind the socket to an ifindex, both directions
 
-ETH_HEADER = 14
-ETHERTYPE_IP = 0x0800
-ETHERTYPE_ARP = 0x0806
 MAX_BATCH = 64  # datagrams per receive(): keeps one flood from starving the loop
 _MAX_DATAGRAM = 65535
 _CMSG_SPACE = 64
@@ -161,7 +159,7 @@ class RawCarpReceiver:
 
 
 class IpFrameSender:
-    """Sends the IPv4 datagram inside each Ethernet frame out of one interface.
+    """Sends the IPv4 datagram of each frame out of one interface (a LinkSender).
 
     IPPROTO_RAW: the kernel delivers nothing to such a socket, so no unread
     copies of every advert pile up in its buffer. IP_HDRINCL: the runtime's
@@ -194,20 +192,18 @@ class IpFrameSender:
         self._multicast_if: bytes | None = None  # source address last set as IP_MULTICAST_IF
         self._told_nomcast = False
 
-    def send(self, frame: bytes) -> None:
-        """One frame's datagram out; OSError if the frame or the kernel refuses."""
-        if len(frame) < ETH_HEADER:
-            raise OSError(errno.EINVAL, f"frame of {len(frame)} bytes is shorter than Ethernet")
-        (ethertype,) = struct.unpack_from("!H", frame, 12)
+    def transmit(self, frame: Frame) -> None:
+        """The frame's datagram out; OSError if the frame or the kernel refuses."""
+        ethertype = frame.ethertype
         if ethertype == ETHERTYPE_ARP:
             log.debug("%s: gratuitous ARP left to the kernel (it announces on up)", self.info.name)
             return
         if ethertype != ETHERTYPE_IP:
             raise OSError(errno.EPROTONOSUPPORT, f"cannot send ethertype {ethertype:#06x}")
-        datagram = frame[ETH_HEADER:]
+        datagram = frame.payload
         if len(datagram) < 20 or datagram[0] >> 4 != 4:
             raise OSError(errno.EINVAL, "the frame holds no IPv4 datagram")
-        if frame[0:6] == b"\xff" * 6 and not self._told_nomcast:
+        if frame.destination == BROADCAST_MAC and not self._told_nomcast:
             self._told_nomcast = True
             log.warning(
                 "%s: --nomcast: illumos cannot send IP to the Ethernet broadcast address; "

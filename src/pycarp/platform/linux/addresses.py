@@ -25,6 +25,7 @@ from typing import Any
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from pycarp.core.actions import Network
 from pycarp.platform.base import AddressError
 
 NETLINK_ROUTE = 0
@@ -92,7 +93,7 @@ class NetlinkAddressManager:
             raise AddressError(f"{interface}: no such interface")
         return int(found[0])
 
-    async def add(self, interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
+    async def add(self, interface: str, networks: Sequence[Network]) -> None:
         for address, prefixlen in networks:
             _check_prefix(address, prefixlen)
         index = await self._index(interface)
@@ -115,7 +116,7 @@ class NetlinkAddressManager:
                 ) from exc
             log.debug("added %s/%s to %s", address, prefixlen, interface)
 
-    async def remove(self, interface: str, networks: Sequence[tuple[IPv4Address, int]]) -> None:
+    async def remove(self, interface: str, networks: Sequence[Network]) -> None:
         for address, prefixlen in networks:
             _check_prefix(address, prefixlen)
         index = await self._index(interface)

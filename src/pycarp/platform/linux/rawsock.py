@@ -4,6 +4,8 @@ Receiving uses the IP stack (protocol 112 raw socket) so the kernel does the
 IP checks and reassembly; sending writes whole Ethernet frames, because ucarp
 compatibility needs control of the source MAC (00:00:5e:00:00:<vhid>) and of
 the destination MAC (broadcast in --nomcast mode) that an IP socket lacks.
+The core says what each frame's header holds (a Frame); the header is
+written here, with the core's codec.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import socket
 import struct
 from ipaddress import IPv4Address
 
+from pycarp.core.packet import Frame
 from pycarp.platform.base import InterfaceInfo
 
 IPPROTO_CARP = 112
@@ -71,7 +74,7 @@ class RawCarpReceiver:
 
 
 class PacketFrameSender:
-    """Sends complete Ethernet frames, built by the caller, out of one interface."""
+    """Sends Ethernet frames out of one interface (a LinkSender)."""
 
     def __init__(self, info: InterfaceInfo) -> None:
         self.info = info
@@ -85,8 +88,12 @@ class PacketFrameSender:
             raise
         self._sock = sock
 
+    def transmit(self, frame: Frame) -> None:
+        """One frame out, its Ethernet header written here; OSError as send()."""
+        self.send(frame.encode())
+
     def send(self, frame: bytes) -> None:
-        """One frame out; OSError (e.g. ENETDOWN, EMSGSIZE, EAGAIN) if the kernel refuses."""
+        """One whole frame out; OSError (e.g. ENETDOWN, EMSGSIZE, EAGAIN) if the kernel refuses."""
         sent = self._sock.send(frame)
         if sent != len(frame):
             raise OSError(f"short send on {self.info.name}: {sent} of {len(frame)} bytes")

@@ -1,4 +1,4 @@
-"""pycarp check: the reference scenario passes; each broken variant is explained once."""
+"""pycarp check end to end: the reference scenario passes; each broken variant is explained once."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pycarp.vmadm import check
+from pycarp.vmadm import command
 
 SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "smartos"
 ZONE_A = json.loads((SCENARIO / "zoneA.json").read_text())
@@ -23,7 +23,7 @@ Manifest = dict[str, Any]
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str], str]:
-    code = check.main(argv)
+    code = command.main(argv)
     out, err = capsys.readouterr()
     return code, out.splitlines(), err
 
@@ -242,3 +242,33 @@ def test_paths_are_shown_as_given(tmp_path: Path, capsys: pytest.CaptureFixture[
     code, lines, _ = run([str(tmp_path / "zoneA.json"), "--vip", "198.51.100.200"], capsys)
     assert code == 1
     assert lines[0].startswith(f"{tmp_path}/zoneA.json: nics[0].allow_ip_spoofing: error:")
+
+
+def ips_only(cidr: str) -> Callable[[Manifest], None]:
+    """The NIC's address in ips[] (newer vmadm), with no ip or netmask."""
+
+    def change(manifest: Manifest) -> None:
+        nic = manifest["nics"][0]
+        del nic["ip"], nic["netmask"]
+        nic["ips"] = [cidr]
+
+    return change
+
+
+def test_manifests_with_ips_only_are_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = write_scenario(tmp_path, ips_only("198.51.100.201/24"), ips_only("198.51.100.202/24"))
+    code, lines, _ = run(argv, capsys)
+    assert (code, lines) == (0, ["OK: 2 manifests, VIP 198.51.100.200: 0 errors, 0 warnings"])
+    argv = write_scenario(tmp_path, ips_only("198.51.100.201/24"), ips_only("198.51.100.202/25"))
+    code, lines, _ = run(argv, capsys)
+    assert code == 1
+    assert lines[0].startswith("zoneB.json: nics[0].gateway: error: 198.51.100.1 is outside")
+    assert lines[1].startswith(
+        "zoneB.json: nics[0].ips[0]: error: subnet 198.51.100.128/25 differs from 198.51.100.0/24"
+    )
+    argv = write_scenario(tmp_path, ips_only("198.51.100.201/24"), ips_only("198.51.100.200/24"))
+    code, lines, _ = run(argv, capsys)
+    assert code == 1
+    assert lines[0].startswith("zoneB.json: nics[0].ips[0]: error: 198.51.100.200 is the VIP")

@@ -1,220 +1,14 @@
-"""TOML config files: the documented example, every kind of error, the cross-host rules."""
+"""TOML config files: every kind of error, one line each, and the cross-host rules."""
 
 from __future__ import annotations
 
-import grp
-import os
-import re
-from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
 
-from pycarp.cli import main as cli
-from pycarp.config.settings import DaemonSettings
-from pycarp.config.tomlfile import MAX_SHOWN, ConfigErrors, load_toml, parse_toml
-from pycarp.core.config import VirtualHostConfig
-from pycarp.core.errors import ConfigError
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "config.md"
-FAKE_INTERFACES = {"eth0", "eth1"}
-
-# The smallest valid file; cases add keys to it.
-HEAD = """
-[defaults]
-interface = "eth0"
-srcip = "10.0.0.1"
-password = "secret"
-"""
-
-
-def vhost(vhid: int, *addresses: str, **keys: object) -> str:
-    """A [[vhost]] table; ``keys`` are written as TOML literals (strings are quoted)."""
-    lines = ["[[vhost]]", f"vhid = {vhid}", f"addresses = {list(addresses)!r}".replace("'", '"')]
-    lines += [f"{key} = {toml_value(value)}" for key, value in keys.items()]
-    return "\n".join(lines) + "\n"
-
-
-class Raw(str):
-    """A value written into the TOML text as it is (a date, say)."""
-
-
-def toml_value(value: object) -> str:
-    if isinstance(value, Raw):
-        return str(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return f'"{value}"'
-    return str(value)
-
-
-@pytest.fixture(autouse=True)
-def fake_interfaces(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "interface_exists", lambda name: name in FAKE_INTERFACES)
-
-
-def load(tmp_path: Path, text: str, *, check_machine: bool = True) -> DaemonSettings:
-    path = tmp_path / "pycarp.toml"
-    path.write_text(text)
-    return load_toml(path, check_machine=check_machine)
-
-
-def errors(tmp_path: Path, text: str, *, check_machine: bool = True) -> list[str]:
-    """The problems found, without the "FILE (TOML): " every one starts with."""
-    with pytest.raises(ConfigErrors) as caught:
-        load(tmp_path, text, check_machine=check_machine)
-    prefix = f"{tmp_path / 'pycarp.toml'} (TOML): "
-    for message in caught.value.messages:
-        assert message.startswith(prefix), message
-        assert "\n" not in message
-    return [message.removeprefix(prefix) for message in caught.value.messages]
-
-
-def executable(path: Path, mode: int = 0o755) -> Path:
-    path.write_text("#!/bin/sh\nexit 0\n")
-    path.chmod(mode)
-    return path
-
-
-# --- the documented example ---------------------------------------------------
-
-
-def doc_block(kind: str) -> str:
-    blocks = re.findall(rf"```{kind}\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
-    return str(blocks[0])
-
-
-@pytest.fixture
-def doc_machine(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The example's scripts and password file, as if this were its host."""
-    monkeypatch.setattr(cli, "check_script", lambda path: path)
-    monkeypatch.setattr(
-        cli, "read_passfile", lambda path: {"/etc/pycarp/secret": b"changeme"}[path]
-    )
-
-
-@pytest.mark.usefixtures("doc_machine")
-def test_documented_example(tmp_path: Path) -> None:
-    settings = load(tmp_path, doc_block("toml"))
-    assert (settings.facility, settings.debug, settings.daemonize) == ("daemon", False, False)
-    assert settings.control_socket == "/run/pycarp/pycarp.sock"
-    web, db, other = settings.vhosts
-    assert web == VirtualHostConfig(
-        interface="eth0",
-        srcip=IPv4Address("198.51.100.201"),
-        vhid=101,
-        addresses=(IPv4Address("198.51.100.200"), IPv4Address("198.51.100.210")),
-        prefixes=(24, 32),
-        password=b"changeme",
-        preempt=True,
-    )
-    assert (db.vhid, db.advskew, db.xparam, db.shutdown) == (102, 100, "db", True)
-    assert (db.upscript, db.downscript) == ("/etc/pycarp/vip-up.sh", "/etc/pycarp/vip-down.sh")
-    assert not db.plumbs
-    assert (other.interface, other.vhid, other.password) == ("eth1", 101, b"other-secret")
-    assert other.srcip == IPv4Address("203.0.113.201")
-    assert other.neutral and other.plumbs
-
-
-@pytest.mark.usefixtures("doc_machine")
-def test_documented_check_config_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "pycarp.toml"
-    path.write_text(doc_block("toml"))
-    console = doc_block("console").splitlines()
-    assert console[0] == "$ pycarp --check-config /etc/pycarp/pycarp.toml"
-    assert cli.main(["--check-config", str(path)]) == 0
-    expected = "\n".join(console[1:]).replace("/etc/pycarp/pycarp.toml", str(path)) + "\n"
-    assert capsys.readouterr().out == expected
-
-
-# --- valid files -----------------------------------------------------------------
-
-
-def test_defaults_and_overrides(tmp_path: Path) -> None:
-    settings = load(
-        tmp_path,
-        HEAD
-        + "advskew = 50\n"
-        + vhost(1, "10.0.0.100")
-        + vhost(2, "10.0.0.101/24", "10.0.0.102", advskew=0, srcip="10.0.0.2"),
-    )
-    first, second = settings.vhosts
-    assert (first.advskew, first.srcip, first.prefixes) == (50, IPv4Address("10.0.0.1"), (32,))
-    assert (second.advskew, second.srcip) == (0, IPv4Address("10.0.0.2"))
-    assert second.networks == ((IPv4Address("10.0.0.101"), 24), (IPv4Address("10.0.0.102"), 32))
-    # what neither table gives keeps VirtualHostConfig's default
-    assert (first.advbase, first.deadratio, first.group) == (1, 3, IPv4Address("224.0.0.18"))
-    assert settings == DaemonSettings(vhosts=settings.vhosts)  # process defaults
-
-
-def test_everything_can_be_in_defaults(tmp_path: Path) -> None:
-    text = HEAD + "vhid = 9\naddresses = ['10.0.0.9']\n[[vhost]]\n"
-    (only,) = load(tmp_path, text).vhosts
-    assert (only.vhid, only.addresses) == (9, (IPv4Address("10.0.0.9"),))
-
-
-def test_toml_integer_forms(tmp_path: Path) -> None:
-    text = HEAD + "[[vhost]]\nvhid = 0x65\naddresses = ['10.0.0.9']\ndeadratio = 1_000\n"
-    (only,) = load(tmp_path, text).vhosts
-    assert (only.vhid, only.deadratio) == (101, 1000)
-
-
-def test_255_vhids_on_one_interface(tmp_path: Path) -> None:
-    hosts = "".join(vhost(n, f"10.1.{n}.1") for n in range(1, 256))
-    settings = load(tmp_path, HEAD + hosts + vhost(1, "10.2.0.1", interface="eth1"))
-    assert len(settings.vhosts) == 256
-    assert {v.vhid for v in settings.vhosts if v.interface == "eth0"} == set(range(1, 256))
-
-
-def test_process_options(tmp_path: Path) -> None:
-    text = 'facility = "LOCAL3"\ndebug = true\ndaemonize = true\ncontrol_socket = "none"\n'
-    settings = load(tmp_path, text + HEAD + vhost(1, "10.0.0.100"))
-    assert (settings.facility, settings.debug, settings.daemonize) == ("local3", True, True)
-    assert settings.control_socket is None
-
-
-def test_control_group(tmp_path: Path) -> None:
-    group = grp.getgrgid(os.getgid()).gr_name
-    settings = load(tmp_path, f"control_group = {group!r}\n" + HEAD + vhost(1, "10.0.0.100"))
-    assert settings.control_group == group
-    assert load(tmp_path, HEAD + vhost(1, "10.0.0.100")).control_group is None
-
-
-def test_relative_paths_are_from_the_files_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    executable(tmp_path / "up.sh")
-    (tmp_path / "pw").write_bytes(b"fromfile\r\nsecond\n")
-    monkeypatch.chdir("/")
-    text = 'control_socket = "run/p.sock"\n' + HEAD.replace('password = "secret"', "")
-    text += vhost(1, "10.0.0.100", upscript="up.sh", password_file="pw")
-    settings = load(tmp_path, text)
-    (only,) = settings.vhosts
-    assert settings.control_socket == str(tmp_path / "run" / "p.sock")
-    assert only.upscript == str(tmp_path / "up.sh")
-    assert only.password == b"fromfile\r"  # the first line, as ucarp reads --passfile
-
-
-def test_a_vhost_password_replaces_either_of_defaults(tmp_path: Path) -> None:
-    (tmp_path / "pw").write_text("fromfile\n")
-    text = HEAD.replace('password = "secret"', 'password_file = "pw"')
-    text += vhost(1, "10.0.0.100") + vhost(2, "10.0.0.101", password="typed")
-    first, second = load(tmp_path, text).vhosts
-    assert (first.password, second.password) == (b"fromfile", b"typed")
-
-
-def test_password_is_utf8(tmp_path: Path) -> None:
-    text = HEAD.replace("secret", "café") + vhost(1, "10.0.0.100")
-    assert load(tmp_path, text).vhosts[0].password == "café".encode()
-
-
-def test_parse_toml_from_text() -> None:
-    settings = parse_toml(HEAD + vhost(1, "10.0.0.100"), name="inline.toml")
-    assert settings.vhosts[0].vhid == 1
-    with pytest.raises(ConfigErrors, match=r"^inline\.toml \(TOML\): no \[\[vhost\]\] table"):
-        parse_toml(HEAD, name="inline.toml")
-
+from pycarp.config.tomlfile import MAX_SHOWN, ConfigErrors
+from tests.config.config_helpers import executable
+from tests.config.toml_helpers import HEAD, Raw, errors, load_text, vhost
 
 # --- errors, one line each -----------------------------------------------------
 
@@ -362,7 +156,7 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
 def test_many_problems_are_cut_short_visibly(tmp_path: Path) -> None:
     text = HEAD + "".join(vhost(n, f"10.1.0.{n}", advskew=300) for n in range(1, 31))
     with pytest.raises(ConfigErrors) as caught:
-        load(tmp_path, text)
+        load_text(tmp_path, text)
     assert len(caught.value.messages) == 30
     lines = str(caught.value).splitlines()
     assert len(lines) == MAX_SHOWN + 1
@@ -382,7 +176,7 @@ def test_duplicate_vhid_names_both(tmp_path: Path) -> None:
 
 def test_same_vhid_on_two_interfaces_is_fine(tmp_path: Path) -> None:
     text = HEAD + vhost(7, "10.0.0.100") + vhost(7, "10.0.1.100", interface="eth1")
-    assert len(load(tmp_path, text).vhosts) == 2
+    assert len(load_text(tmp_path, text).vhosts) == 2
 
 
 def test_address_claimed_twice_names_both(tmp_path: Path) -> None:
@@ -425,7 +219,7 @@ def test_machine_checks(tmp_path: Path) -> None:
         f"vhost[2] (vhid 3): password_file: cannot read {tmp_path}/absent: "
         "No such file or directory",
     ]
-    settings = load(tmp_path, text, check_machine=False)
+    settings = load_text(tmp_path, text, check_machine=False)
     assert settings.vhosts[0].interface == "eth9"
     assert settings.vhosts[1].upscript == str(tmp_path / "missing.sh")
     assert settings.vhosts[2].password == b""  # not read: it is on the other host
@@ -444,38 +238,3 @@ def test_empty_password_file(tmp_path: Path) -> None:
     assert errors(tmp_path, text) == [
         "vhost[0] (vhid 1): password_file (from [defaults]): 25 bytes; at most 19 are allowed"
     ]
-
-
-# --- the file itself -------------------------------------------------------------
-
-
-def test_missing_file(tmp_path: Path) -> None:
-    path = tmp_path / "absent.toml"
-    with pytest.raises(ConfigErrors) as caught:
-        load_toml(path)
-    assert str(caught.value) == f"{path} (TOML): cannot read: No such file or directory"
-
-
-def test_syntax_error_names_the_line(tmp_path: Path) -> None:
-    with pytest.raises(ConfigErrors) as caught:
-        load(tmp_path, HEAD + "[[vhost]]\nvhid 1\n")
-    assert str(caught.value) == (
-        f"{tmp_path}/pycarp.toml:7 (TOML): syntax error at column 6: "
-        "Expected '=' after a key in a key/value pair"
-    )
-
-
-def test_syntax_error_at_the_end(tmp_path: Path) -> None:
-    with pytest.raises(ConfigErrors, match=r"pycarp\.toml \(TOML\): syntax error: Invalid value"):
-        load(tmp_path, "a = ")
-
-
-def test_not_utf8(tmp_path: Path) -> None:
-    path = tmp_path / "pycarp.toml"
-    path.write_bytes(b"# ok\n# caf\xe9\n")
-    with pytest.raises(ConfigErrors, match=r"pycarp\.toml:2 \(TOML\): not UTF-8 \(byte 0xe9\)$"):
-        load_toml(path)
-
-
-def test_config_errors_is_a_config_error() -> None:
-    assert issubclass(ConfigErrors, ConfigError)  # what the daemon's reload catches

@@ -1,17 +1,30 @@
-"""vmadm manifests for `pycarp lab`: parsing, refusals, the plan and the nft rules (no root)."""
+"""The vmadm manifest reader: what the lab builds from a manifest, and what it refuses."""
 
 from __future__ import annotations
 
 import copy
 import json
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pycarp.lab.zones import Zone, ZoneNic, _nft_rules, _plan
-from pycarp.vmadm.manifest import ManifestError, check_together, load_manifest, parse_manifest
+from pycarp.lab.netns import ALLOWED_NETWORKS
+from pycarp.vmadm.manifest import (
+    BAD_NETMASK,
+    LAB_NETWORKS,
+    MISSING,
+    NO_PREFIX,
+    NOT_FIXED,
+    NOT_STRING,
+    Flaw,
+    ManifestError,
+    check_together,
+    load_manifest,
+    parse_manifest,
+    read_manifest,
+)
 
 SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "smartos"
 
@@ -108,46 +121,57 @@ def test_zones_that_do_not_fit_together() -> None:
         check_together([])
 
 
-def test_plan_names_addresses_and_stable_macs() -> None:
-    specs = [load_manifest(SCENARIO / f"zone{x}.json") for x in "AB"]
-    plan = _plan("t1", specs)
-    assert plan == _plan("t1", specs)  # MACs are stable
-    assert plan["bridge_netns"] == "pycarp-t1-br" and plan["bridges"] == {"admin": "br-admin"}
-    client = plan["clients"]["admin"]
-    assert client["netns"] == "pycarp-t1-client-admin" and client["ip"] == "198.51.100.10"
-    za, zb = plan["zones"]["zoneA"], plan["zones"]["zoneB"]
-    assert za["netns"] == "pycarp-t1-zoneA" and za["hostname"] == "zoneA"
-    assert za["control_socket"] == "/run/pycarp-lab/t1/zoneA.sock"
-    assert za["nics"][0]["port"] == "v-zoneA-0" and za["nics"][0]["primary"]
-    macs = {za["nics"][0]["mac"], zb["nics"][0]["mac"], client["mac"]}
-    assert len(macs) == 3 and all(m.startswith("02:") for m in macs)
+@pytest.mark.parametrize("how", ["ip", "ips"])
+def test_the_lab_refuses_addrconf_like_dhcp(how: str) -> None:
+    # addrconf, like dhcp, leaves the address to boot time: no fixed address to build
+    data = _zone_a()
+    nic = data["nics"][0]
+    if how == "ip":
+        nic["ip"] = "addrconf"
+        message = (
+            r'm\.json: nics\[0\]: ip "addrconf" is not supported by the lab \(give an address\)'
+        )
+    else:
+        del nic["ip"], nic["netmask"]
+        nic["ips"] = ["addrconf"]
+        message = r'm\.json: nics\[0\]: ips\[0\] must be like "198\.51\.100\.201/24"'
+    with pytest.raises(ManifestError, match=f"^{message}$"):
+        parse_manifest(data, "m.json")
 
 
-def test_nft_rules_follow_the_flags() -> None:
-    def zone(ip_ok: bool, mac_ok: bool) -> Zone:
-        nic = ZoneNic(
-            "net0", "admin", "198.51.100.201", 24, None, "02:00:00:00:00:01", "v-z-0", "br-admin",
-            ip_ok, mac_ok,
-        )  # fmt: skip
-        return Zone("z", "z", "pycarp-t-z", [nic], "/s", "/l")
-
-    assert "drop" not in _nft_rules([zone(True, True)])
-    ip_only = _nft_rules([zone(False, True)])
-    assert 'iifname "v-z-0" ether type ip ip saddr != 198.51.100.201 counter drop' in ip_only
-    assert 'iifname "v-z-0" ether type arp arp saddr ip != 198.51.100.201 counter drop' in ip_only
-    assert "ether saddr" not in ip_only
-    mac_only = _nft_rules([zone(True, False)])
-    assert 'iifname "v-z-0" ether saddr != 02:00:00:00:00:01 counter drop' in mac_only
-    assert "ip saddr" not in mac_only
+def test_the_lab_refuses_a_numeric_netmask() -> None:
+    with pytest.raises(ManifestError, match="netmask must be a string, not 24"):
+        parse_manifest(_with_nic(netmask=24), "m.json")
 
 
-def test_command_line_mistakes_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    from pycarp.lab.command import main
+def test_the_lab_and_the_reader_share_one_list_of_documentation_ranges() -> None:
+    assert ALLOWED_NETWORKS is LAB_NETWORKS
+    assert {str(n) for n in LAB_NETWORKS} == {"198.51.100.0/24", "203.0.113.0/24"}
 
-    with pytest.raises(SystemExit) as stop:
-        main(["frob"])
-    assert stop.value.code == 2
-    with pytest.raises(SystemExit) as stop:
-        main(["crash", "zoneA", "--", "--vhid=1"])
-    assert stop.value.code == 2
-    assert "only `run` takes arguments after --" in capsys.readouterr().err
+
+def test_reading_keeps_what_it_cannot_use() -> None:
+    data = _zone_a()
+    data["nics"] = [
+        {"ip": "dhcp"},
+        {"ip": "198.51.100.5", "netmask": "255.0.255.0", "gateway": 5},
+        "not an object",
+        {"ips": ["198.51.100.7"]},
+        {"ip": 7, "ips": ["198.51.100.8/24"]},  # ip wins over ips[], as in vmadm
+        {"ips": ["198.51.100.9/24"], "allowed_ips": ["198.51.100.200", "bad"], "primary": True},
+        {"ip": "198.51.100.10"},
+    ]
+    manifest = read_manifest(data, "m.json")
+    a, b, c, d, e, f, g = manifest.entries
+    assert c is None and manifest.nics == (a, b, d, e, f, g)
+    assert a is not None and a.address == Flaw("ip", NOT_FIXED, "dhcp") and a.ip is None
+    assert b is not None and b.address == Flaw("netmask", BAD_NETMASK, "255.0.255.0")
+    assert b.ip == IPv4Address("198.51.100.5") and b.network is None  # the address is known
+    assert b.gateway == Flaw("gateway", NOT_STRING, 5)
+    assert d is not None and d.address == Flaw("ips[0]", NO_PREFIX, "198.51.100.7")
+    assert e is not None and e.address == Flaw("ip", NOT_STRING, 7) and e.ip_key == "ip"
+    assert f is not None and f.address == IPv4Interface("198.51.100.9/24") and f.primary
+    assert (f.ip_key, f.netmask_key, f.name) == ("ips[0]", "ips[0]", "net5")
+    assert f.allowed_ips == (IPv4Network("198.51.100.200/32"),) and a.allowed_ips is None
+    assert g is not None and g.address == Flaw("netmask", MISSING, None)
+    assert read_manifest([], "m.json").data is None
+    assert read_manifest({"nics": "x"}, "m.json").entries == ()

@@ -1,0 +1,101 @@
+"""The checks of this machine: what a configuration needs of the host that runs it.
+
+The interface must exist, the scripts must be executable, the password file
+readable and the control group known. Checking a configuration meant for
+another host (``--no-machine-checks``) skips all of these. Each check raises
+ConfigError naming the field (of VirtualHostConfig or DaemonSettings) at fault.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import replace
+
+from pycarp.config.settings import group_id
+from pycarp.core.config import VirtualHostConfig
+from pycarp.core.errors import ConfigError
+
+__all__ = [
+    "check_control_group",
+    "check_script",
+    "check_vhost",
+    "interface_exists",
+    "read_passfile",
+]
+
+PASSFILE_READ_LIMIT = 511  # ucarp reads the first line with fgets(buf, 512)
+
+
+def interface_exists(name: str) -> bool:
+    """Whether this machine has a network interface called ``name``."""
+    try:
+        socket.if_nametoindex(name)
+    except (OSError, ValueError):  # ValueError: a NUL in the name
+        return False
+    return True
+
+
+def check_script(path: str, field: str) -> str:
+    """The absolute path of an up/down script; ConfigError if it cannot run.
+
+    Absolute because the daemon may change directory when it daemonizes.
+    """
+    full = os.path.abspath(path)
+    if not os.path.exists(full):
+        raise ConfigError(field, f"{path} does not exist")
+    if os.path.isdir(full):
+        raise ConfigError(field, f"{path} is a directory")
+    if not os.access(full, os.X_OK):
+        raise ConfigError(field, f"{path} is not executable")
+    return full
+
+
+def read_passfile(path: str) -> bytes:
+    """The password in ``path``: its first line without the newline, as ucarp reads it.
+
+    Like ucarp, a carriage return before the newline is kept (it is part of
+    the key a ucarp peer reading the same file would use), and the password
+    stops at a NUL byte.
+    """
+    try:
+        with open(path, "rb") as file:
+            line = file.readline(PASSFILE_READ_LIMIT)
+    except OSError as exc:
+        raise ConfigError("password", f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not line:
+        raise ConfigError("password", f"{path} is empty")
+    return line.split(b"\n", 1)[0].split(b"\0", 1)[0]
+
+
+def check_control_group(name: str, *, check_machine: bool = True) -> str:
+    """``name``, a group of this machine (by name or number) to share the control socket with.
+
+    ``check_machine=False`` checks only that it is not empty (the group is
+    the other host's).
+    """
+    if not name:
+        raise ConfigError("control_group", "the group name is empty")
+    if check_machine:
+        group_id(name)
+    return name
+
+
+def check_vhost(vhost: VirtualHostConfig) -> tuple[VirtualHostConfig, list[ConfigError]]:
+    """``vhost`` with its scripts made absolute, and every problem this machine has with it."""
+    problems: list[ConfigError] = []
+    if not interface_exists(vhost.interface):
+        problems.append(ConfigError("interface", f"no such interface: {vhost.interface!r}"))
+
+    def checked(field: str, path: str | None) -> str | None:
+        if path is None:
+            return None
+        try:
+            return check_script(path, field)
+        except ConfigError as exc:
+            problems.append(exc)
+            return path
+
+    upscript = checked("upscript", vhost.upscript)
+    downscript = checked("downscript", vhost.downscript)
+    return replace(vhost, upscript=upscript, downscript=downscript), problems

@@ -1,0 +1,183 @@
+"""The keys of a TOML config file: where each goes, its type, and its field.
+
+What pycarp.config.tomlfile checks a document against, and how it names
+VirtualHostConfig's fields in the file's words (``group`` is ``mcast``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Any
+
+from pycarp.config.values import parse_ipv4
+from pycarp.core.errors import ConfigError
+
+__all__ = [
+    "AS_IS",
+    "HOST_KEYS",
+    "PASSWORD_KEYS",
+    "PROCESS_KEYS",
+    "REQUIRED",
+    "SCRIPT_KEYS",
+    "TABLES",
+    "Host",
+    "host_label",
+    "kind",
+    "misplaced_at_top",
+    "misplaced_in_host",
+    "networks",
+    "wrong_type",
+]
+
+# The keys of each place and the TOML type of their values.
+PROCESS_KEYS: dict[str, type] = {
+    "facility": str,
+    "debug": bool,
+    "daemonize": bool,
+    "control_socket": str,
+    "control_group": str,
+}
+HOST_KEYS: dict[str, type] = {
+    "interface": str,
+    "srcip": str,
+    "vhid": int,
+    "addresses": list,
+    "password": str,
+    "password_file": str,
+    "advbase": int,
+    "advskew": int,
+    "deadratio": int,
+    "preempt": bool,
+    "neutral": bool,
+    "mcast": str,
+    "nomcast": bool,
+    "ignoreifstate": bool,
+    "upscript": str,
+    "downscript": str,
+    "xparam": str,
+    "shutdown": bool,
+    "plumb": bool,
+    "virtual_mac": bool,
+}
+TABLES = ("defaults", "vhost")
+REQUIRED = ("interface", "srcip", "vhid", "addresses")
+PASSWORD_KEYS = ("password", "password_file")
+SCRIPT_KEYS = ("upscript", "downscript")
+# Keys whose value goes to the VirtualHostConfig field of the same name as it is.
+AS_IS = (
+    *("interface", "vhid", "advbase", "advskew", "preempt", "neutral", "nomcast"),
+    *("ignoreifstate", "xparam", "shutdown", "plumb", "virtual_mac"),
+)
+# The key that sets each field whose key has another name ("password": see Host.key_of).
+_KEY_OF = {"addresses": "addresses", "prefixes": "addresses", "group": "mcast"}
+# ucarp's names, which users carry over from their options files.
+_RENAMED = {
+    "addr": "addresses",
+    "address": "addresses",
+    "pass": "password",
+    "passfile": "password_file",
+    "mcastip": "mcast",
+    "group": "mcast",
+}
+_KIND_NAMES: dict[type, str] = {
+    bool: "a boolean",
+    int: "an integer",
+    float: "a float",
+    str: "a string",
+    list: "an array",
+    dict: "a table",
+}
+
+
+def kind(value: object) -> str:
+    return _KIND_NAMES.get(type(value), "a date or time")  # the only other TOML values
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def wrong_type(value: object, expected: type) -> str | None:
+    """Why ``value`` is not of the ``expected`` TOML type, or None when it is.
+
+    ``type() is``, not isinstance: true is not an integer here.
+    """
+    if type(value) is expected:
+        return None
+    shown = "" if isinstance(value, list | dict) else f" ({_show(value)})"
+    return f"expected {_KIND_NAMES[expected]}, got {kind(value)}{shown}"
+
+
+def _unknown(key: str, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    guess = _RENAMED.get(key)
+    if guess not in allowed:
+        guess = next(iter(difflib.get_close_matches(key, allowed, n=1)), None)
+    return f"unknown key (did you mean {guess}?)" if guess else "unknown key"
+
+
+def misplaced_at_top(key: str) -> str:
+    if key in HOST_KEYS:
+        return "a per-host key: set it in [defaults] or in a [[vhost]] table"
+    return _unknown(key, [*PROCESS_KEYS, *TABLES])
+
+
+def misplaced_in_host(key: str) -> str:
+    if key in PROCESS_KEYS:
+        return "a process option: set it at the top of the file, before any table"
+    return _unknown(key, HOST_KEYS)
+
+
+def networks(items: list[Any]) -> tuple[tuple[IPv4Address, ...], tuple[int, ...]]:
+    """``["192.0.2.1/24", "192.0.2.2"]`` as addresses and prefix lengths (default 32).
+
+    The prefix lengths' range is VirtualHostConfig's to check.
+    """
+    addresses: list[IPv4Address] = []
+    prefixes: list[int] = []
+    for item in items:
+        if type(item) is not str:
+            raise ConfigError("addresses", f"expected strings, got {kind(item)} ({_show(item)})")
+        text, slash, prefix = item.partition("/")
+        if slash and not (prefix.isascii() and prefix.isdigit()):
+            raise ConfigError("addresses", f"{item!r}: the prefix length after / is not a number")
+        addresses.append(parse_ipv4(text, "addresses"))
+        prefixes.append(int(prefix) if slash else 32)
+    return tuple(addresses), tuple(prefixes)
+
+
+def host_label(index: int, vhid: object) -> str:
+    return f"vhost[{index}] (vhid {vhid})" if type(vhid) is int else f"vhost[{index}]"
+
+
+@dataclass(frozen=True)
+class Host:
+    """One [[vhost]] table over [defaults]: its keys, well typed."""
+
+    index: int
+    values: dict[str, Any]
+    from_defaults: frozenset[str]  # the keys whose value is [defaults]'
+
+    @property
+    def label(self) -> str:
+        return host_label(self.index, self.values.get("vhid"))
+
+    def where(self, key: str) -> str:
+        """Where a bad value of ``key`` alone was written."""
+        return "defaults" if key in self.from_defaults else self.label
+
+    def key_label(self, key: str) -> str:
+        return f"{key} (from [defaults])" if key in self.from_defaults else key
+
+    @property
+    def password_key(self) -> str:
+        return "password" if "password" in self.values else "password_file"
+
+    def key_of(self, field: str) -> str:
+        """The key that sets VirtualHostConfig's ``field`` in this table."""
+        return self.password_key if field == "password" else _KEY_OF.get(field, field)

@@ -1,0 +1,38 @@
+"""The election rule: which of two hosts is master, as ucarp 1.5.2 decides it.
+
+The shorter advertisement interval wins; equal intervals go to the lower
+source address in ucarp's byte order. A backup also takes over from a master
+that advertises less often than its master-down interval (a leaving master
+sends 255/255). A protocol with another rule (VRRPv3's priorities) is another
+module with these two functions.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+
+from pycarp.core import timing
+from pycarp.core.actions import Reason
+from pycarp.core.timing import Interval
+
+
+def master_yields(ours: Interval, theirs: Interval, ip: IPv4Address, their_ip: IPv4Address) -> bool:
+    """A MASTER hears another: whether it steps down (else it re-asserts)."""
+    return timing.sender_is_preferred(ours, theirs, ip, their_ip)
+
+
+def backup_takes_over(
+    ours: Interval, theirs: Interval, threshold: Interval, *, preempt: bool, faulted: bool
+) -> Reason | None:
+    """A BACKUP hears a master: why it takes over now, None to keep listening.
+
+    `ours` is the interval we advertise now (255/255 while faulted: no
+    preempting then), `threshold` the master-down interval with the skew we
+    advertise now. A faulted host does not take over from a leaving master
+    either, so two faulted hosts do not hand the addresses back and forth.
+    """
+    if preempt and ours < theirs:
+        return Reason.PREEMPT
+    if not faulted and threshold < theirs:
+        return Reason.MASTER_LEAVING
+    return None
