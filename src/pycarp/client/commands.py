@@ -51,28 +51,28 @@ def status_main(argv: Sequence[str]) -> int:
 
 def stepdown_main(argv: Sequence[str]) -> int:
     """``pycarp stepdown [VHID] [--control-socket PATH]``."""
-    parser = _parser("stepdown", "Make MASTER virtual hosts step down to BACKUP (as SIGUSR2).")
-    parser.add_argument(
-        "vhid",
-        nargs="?",
-        type=_vhid,
-        metavar="VHID",
-        help="only this vhid, on every daemon that runs it (default: all, of the one daemon)",
+    parser = _vhid_parser(
+        "stepdown",
+        "Make MASTER virtual hosts step down to BACKUP (as SIGUSR2).",
+        "only this vhid, on every daemon that runs it (default: all, of the one daemon)",
     )
     return _run(parser, argv, _stepdown)
 
 
 def reload_main(argv: Sequence[str]) -> int:
     """``pycarp reload [VHID] [--control-socket PATH]``."""
-    parser = _parser("reload", "Make a running daemon re-read its configuration.")
-    parser.add_argument(
-        "vhid",
-        nargs="?",
-        type=_vhid,
-        metavar="VHID",
-        help="reload the daemon that runs this vhid (needed when several run)",
+    parser = _vhid_parser(
+        "reload",
+        "Make a running daemon re-read its configuration.",
+        "reload the daemon that runs this vhid (needed when several run)",
     )
     return _run(parser, argv, _reload)
+
+
+def _vhid_parser(command: str, description: str, vhid_help: str) -> argparse.ArgumentParser:
+    parser = _parser(command, description)
+    parser.add_argument("vhid", nargs="?", type=_vhid, metavar="VHID", help=vhid_help)
+    return parser
 
 
 def _status(args: argparse.Namespace) -> str:
