@@ -2,11 +2,12 @@
 # Installs what pycarp, its demo and its tests need on a Debian machine (as root):
 # Debian's iproute2, nftables (the lab's SmartOS NIC filters), ucarp (the reference
 # peer), ping, xmllint and systemd-analyze (to check generated service files),
-# tcpdump (tests that watch the wire), then a virtualenv in .venv.
+# tcpdump (tests that watch the wire), faketime (wall-clock steps under a daemon),
+# then a virtualenv in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(iproute2 iputils-ping ucarp procps nftables libxml2-utils systemd tcpdump)
+packages=(iproute2 iputils-ping ucarp procps nftables libxml2-utils systemd tcpdump faketime)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -40,6 +40,8 @@ def test_defaults_are_ucarps() -> None:
         "prefixes": (),
         "plumb": None,
         "virtual_mac": False,
+        "script_timeout": 10,
+        "replay": "on",
         "facility": "daemon",
         "debug": False,
         "daemonize": False,

@@ -35,6 +35,9 @@ def test_defaults_match_ucarp() -> None:
         {"password": b"x" * MAX_PASSWORD},
         {"addresses": ("192.0.2.50", "192.0.2.51")},
         {"group": "239.1.2.3"},
+        {"addresses": ("192.0.2.255",)},  # a /32: no broadcast address of its own
+        {"addresses": ("192.0.2.255",), "prefixes": (31,)},  # RFC 3021
+        {"addresses": ("192.0.2.254",), "prefixes": (24,)},
     ],
     ids=repr,
 )
@@ -65,6 +68,17 @@ def test_valid(overrides: dict[str, Any]) -> None:
         ({"group": "192.0.2.200"}, "group", "not a multicast address"),
         ({"group": "255.255.255.255"}, "group", "not a multicast address"),
         ({"srcip": "192.0.2.50"}, "srcip", "srcip: 192.0.2.50 is also a virtual address"),
+        ({"srcip": "224.0.0.1"}, "srcip", "224.0.0.1 cannot be a host's own address"),
+        ({"srcip": "255.255.255.255"}, "srcip", "cannot be a host's own address"),
+        ({"addresses": ("224.0.0.18",)}, "addresses", "224.0.0.18 is a multicast address"),
+        ({"addresses": ("255.255.255.255",)}, "addresses", "is the broadcast address$"),
+        ({"addresses": ("0.0.0.0",)}, "addresses", "0.0.0.0 is the unspecified address"),
+        ({"addresses": ("127.0.0.1",)}, "addresses", "127.0.0.1 is a loopback address"),
+        (
+            {"addresses": ("192.0.2.50", "192.0.2.127"), "prefixes": (24, 25)},
+            "addresses",
+            r"192\.0\.2\.127 is the broadcast address of 192\.0\.2\.0/25",
+        ),
     ],
     ids=repr,
 )

@@ -190,8 +190,8 @@ def test_status_shows_the_fault_and_the_demoted_advertisement() -> None:
 def test_a_peer_takes_over_from_a_faulted_master_without_preempt() -> None:
     """On the fake LAN: the default peer (no preempt) takes over at once."""
     lan = FakeLan()
-    a = lan.add(make_config(plumb=True, srcip="192.0.2.1"), name="a")
-    b = lan.add(make_config(plumb=True, srcip="192.0.2.2", advskew=100), name="b")
+    a = lan.add(make_config(plumb=True, srcip="192.0.2.1"), name="a", counter=1 << 40)
+    b = lan.add(make_config(plumb=True, srcip="192.0.2.2", advskew=100), name="b", counter=2 << 40)
     lan.start(a)
     lan.run_for(4.0)
     assert a.state is State.MASTER

@@ -694,8 +694,14 @@ def pair(
 ) -> tuple[FakeLan, Member, Member]:
     """a (192.0.2.1, advskew 0) and b (192.0.2.2, advskew 100) on one LAN."""
     lan = FakeLan()
-    a = lan.add(scripted(**{"srcip": "192.0.2.1", "advskew": 0, **(a_overrides or {})}), name="a")
-    b = lan.add(scripted(**{"srcip": "192.0.2.2", "advskew": 100, **b_overrides}), name="b")
+    a = lan.add(
+        scripted(**{"srcip": "192.0.2.1", "advskew": 0, **(a_overrides or {})}),
+        name="a",
+        counter=1 << 40,
+    )
+    b = lan.add(
+        scripted(**{"srcip": "192.0.2.2", "advskew": 100, **b_overrides}), name="b", counter=2 << 40
+    )
     return lan, a, b
 
 
@@ -781,8 +787,8 @@ def test_lan_simultaneous_masters_settle_by_ucarp_address_order(
 ) -> None:
     lan = FakeLan()
     common = {"addresses": ("10.0.0.100",), "advskew": 5}
-    lan.add(make_config(srcip=ip_a, **common), name="a")
-    lan.add(make_config(srcip=ip_b, **common), name="b")
+    lan.add(make_config(srcip=ip_a, **common), name="a", counter=1 << 40)
+    lan.add(make_config(srcip=ip_b, **common), name="b", counter=2 << 40)
     lan.start()
     lan.run_until(3.1)  # both time out at the same instant and collide
     lan.run_until(30.0)

@@ -417,7 +417,7 @@ def test_lan_settles_on_one_master(
             deadratio=n["deadratio"],
             preempt=bool(n["preempt"]),
         )
-        lan.add(config, name=str(i))
+        lan.add(config, name=str(i), counter=(i + 1) << 40)
     lan.start()
     names = list(lan.members)
     for d in disturbances:

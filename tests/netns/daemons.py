@@ -212,6 +212,14 @@ class Peer(Daemon):
     def wait_backup(self, timeout: float) -> bool:
         return self.wait_history(lambda h: bool(h) and h[-1].startswith("down "), timeout)
 
+    def host_status(self) -> dict[str, Any]:
+        """The status object of this pycarp peer's one virtual host; fails if no answer."""
+        hosts = ask_status(self.control_socket)
+        assert hosts is not None and len(hosts) == 1, self.describe()
+        host = hosts[0]
+        assert isinstance(host, dict)
+        return host
+
     def unplumb(self) -> None:
         """Remove the VIP a killed daemon left plumbed (ucarp never cleans up when killed)."""
         self.host.run("ip", "addr", "del", f"{self.vip}/32", "dev", self.host.ifname, check=False)

@@ -17,6 +17,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -40,6 +41,7 @@ PASSWORD = "capable"
 USER, GROUP = "nobody", "nogroup"
 WAIT = 8.0  # seconds: several master-down intervals at advbase 1
 SRC_DIR = str(Path(pycarp.__file__).resolve().parents[1])
+NET_CAPS = (1 << 12) | (1 << 13)  # CAP_NET_ADMIN | CAP_NET_RAW
 
 
 def _setpriv(caps: str) -> list[str]:
@@ -139,8 +141,8 @@ def test_master_with_only_net_raw_and_net_admin(
     status = Path(f"/proc/{daemon.pid}/status").read_text()
     fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
     assert fields["Uid"].split()[0] == str(pwd.getpwnam(USER).pw_uid)
-    cap_net_admin, cap_net_raw = 12, 13
-    assert int(fields["CapEff"], 16) == (1 << cap_net_admin) | (1 << cap_net_raw)
+    for name in ("CapEff", "CapPrm", "CapBnd"):
+        assert int(fields[name], 16) == NET_CAPS, (name, fields[name])
 
     # Its advertisements keep a root pycarp with a higher skew BACKUP.
     peer = daemons.peer(b, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP, advskew=50).start()
@@ -178,3 +180,57 @@ def test_without_net_raw_it_fails_with_one_clear_line(
     assert len(said.splitlines()) == 1, said
     # The kernel's EPERM from socket(SOCK_RAW) is what reaches the user.
     assert "cannot start" in said and "needs CAP_NET_RAW" in said, said
+
+
+def _capabilities(pid: int | None) -> dict[str, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    return {name: int(value, 16) for name, value in fields.items() if name.startswith("Cap")}
+
+
+def test_a_root_daemon_keeps_only_the_two_and_still_plumbs_and_fails_over(
+    lab: Lab, daemons: Daemons
+) -> None:
+    a = lab.add_host("a", "198.51.100.84")
+    b = lab.add_host("b", "198.51.100.85")
+    argv = [sys.executable, "-m", "pycarp", "--debug", "--facility=none"]
+    argv += ["-i", a.ifname, "-s", a.ip, "-v", str(VHID), "-p", PASSWORD, "-a", VIP]
+    daemon = daemons.process(a, *argv)
+    describe = daemon.describe
+    assert daemon.wait_log("-> MASTER", WAIT), describe()
+    assert wait_until(lambda: f"{VIP}/32" in a.addresses(), 3), (a.addresses(), describe())
+    caps = _capabilities(daemon.pid)
+    assert (caps["CapEff"], caps["CapPrm"], caps["CapBnd"]) == (NET_CAPS,) * 3, caps
+    assert caps["CapInh"] == 0 and caps["CapAmb"] == 0, caps
+    said = "capabilities: kept CAP_NET_ADMIN, CAP_NET_RAW; bounding set cut to CAP_NET_ADMIN"
+    assert said in daemon.log() and "keep theirs" not in daemon.log(), describe()
+
+    # Dropped, it still hands over (taking its address off) and takes over (putting it back).
+    peer = daemons.peer(b, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP, advskew=50).start()
+    assert peer.wait_backup(WAIT), peer.describe()
+    daemon.signal(signal.SIGUSR2)  # stepdown: a goes BACKUP, b takes over
+    assert peer.wait_master(WAIT), (peer.describe(), describe())
+    assert wait_until(lambda: f"{VIP}/32" not in a.addresses(), 3), (a.addresses(), describe())
+    peer.crash_host()
+    b.link_up()
+    assert wait_until(lambda: f"{VIP}/32" in a.addresses(), WAIT), (a.addresses(), describe())
+    assert "Traceback" not in daemon.log(), describe()
+
+
+def test_scripts_of_a_root_daemon_keep_roots_capabilities(lab: Lab, daemons: Daemons) -> None:
+    """With scripts the bounding set stays whole: scripts run as root, as with ucarp."""
+    a = lab.add_host("a", "198.51.100.86")
+    peer = daemons.peer(a, "pycarp", vhid=VHID, password=PASSWORD, vip=VIP, extra=["--debug"])
+    up = peer.workdir / "up.sh"
+    shebang, _, rest = up.read_text().partition("\n")
+    spy = f"grep Cap /proc/$$/status > {peer.workdir / 'script-caps'}\n"
+    up.write_text(f"{shebang}\n{spy}{rest}")
+    peer.start()
+    assert peer.wait_master(WAIT), peer.describe()
+    daemon_caps = _capabilities(peer.pid)
+    assert (daemon_caps["CapEff"], daemon_caps["CapPrm"]) == (NET_CAPS, NET_CAPS), daemon_caps
+    assert daemon_caps["CapBnd"] & ~NET_CAPS, daemon_caps  # left whole
+    lines = (peer.workdir / "script-caps").read_text().splitlines()
+    script = {k: int(v, 16) for k, v in (line.split(":\t") for line in lines)}
+    assert script["CapEff"] == daemon_caps["CapBnd"], script
+    assert f"{VIP}/32" in a.addresses(), peer.describe()  # the script plumbed it

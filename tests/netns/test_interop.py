@@ -249,10 +249,12 @@ def test_neutral_runs_no_down_script_at_start(
     group: Group, neutral_impl: Impl, other_impl: Impl
 ) -> None:
     net = group.net
-    # Started together; the other one has the shorter master-down interval,
-    # becomes master and the neutral one stays backup.
-    neutral = group.start(net.a, neutral_impl, neutral=True, advskew=100, wait=False)
+    # The other one starts first (ready, so its master-down timer runs) and has
+    # the shorter master-down interval: it becomes master, the neutral one stays
+    # backup. Started the other way round, a slow start of the other one on a
+    # loaded machine let the neutral one win.
     other = group.start(net.b, other_impl, advskew=0)
+    neutral = group.start(net.a, neutral_impl, neutral=True, advskew=100, wait=False)
     assert other.wait_master(ELECTION), group.dump()
     # The control: without --neutral the first step (INIT to BACKUP) ran it.
     assert other.state_history() == [down(other), up(other)], group.dump()

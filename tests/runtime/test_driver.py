@@ -143,7 +143,7 @@ async def run_driver(
     inject: list[tuple[float, bytes]] | None = None,
     addresses: FakeAddresses | None = None,
 ) -> tuple[Node, list[list[str]]]:
-    node = Node([cfg], counter=lambda: 1)
+    node = Node([cfg], counter=lambda: 1 << 40)
     jobs = RecordingJobs()
     port = Port(InterfaceInfo("eth0", 2, MAC, True), receiver, sender)
     driver = Driver(node, {"eth0": port}, jobs, addresses=addresses)

@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
         return SUBCOMMANDS[args[0]](args[1:])
+    if argv is None:  # this process's own command line: keep --pass out of ps
+        from pycarp.runtime.secrets import reexec_without_password  # only the daemon needs it
+
+        args = reexec_without_password(args)
     return _main(args)
 
 

@@ -9,6 +9,7 @@ name, short letters cluster (``-Pk50``), and a value goes as ``--vhid=5``,
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -78,6 +79,11 @@ class Given:
 
     def fail(self, reason: str) -> ConfigError:
         return ConfigError(self.option.label, reason, self.origin)
+
+    def __repr__(self) -> str:
+        # --pass's value must not reach a log or a traceback
+        value = "<hidden>" if self.option.key == "pass" else repr(self.value)
+        return f"Given({self.option.label}, {value}, {self.origin!r})"
 
 
 def scan(
@@ -181,7 +187,9 @@ class _Scanner:
             if keys:
                 listed = ", ".join(f"--{n}" for n in names)
                 raise ConfigError(None, f"ambiguous option --{name} (could be {listed})", origin)
-        raise ConfigError(None, f"unknown option --{name}", origin)
+        guess = difflib.get_close_matches(name, by_long, n=1)
+        hint = f" (did you mean --{guess[0]}?)" if guess else ""
+        raise ConfigError(None, f"unknown option --{name}{hint}", origin)
 
 
 def _flag(option: Option, origin: str | None) -> Given:

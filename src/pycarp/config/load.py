@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from pycarp.config import tomlfile, ucarp
+from pycarp.config.files import CONFIG_FILE_LIMIT, FileProblem, read_regular_file
 from pycarp.config.getopt import Given, InfoRequested, scan
 from pycarp.config.optionsfile import SourcedArg
 from pycarp.config.settings import DaemonSettings, SettingsLoader
@@ -94,10 +95,9 @@ def detect_format(path: str, data: bytes) -> str:
 def read_config_file(path: str) -> ConfigFile:
     """``path``, read; ConfigError "path: cannot read: ..." if it cannot be."""
     try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except OSError as exc:
-        raise ConfigError(None, f"cannot read: {exc.strerror or exc}", path) from None
+        data = read_regular_file(path, CONFIG_FILE_LIMIT)
+    except FileProblem as exc:
+        raise ConfigError(None, f"cannot read: {exc.reason}", path) from None
     return ConfigFile(path, data, detect_format(path, data))
 
 

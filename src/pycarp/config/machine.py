@@ -1,17 +1,22 @@
 """The checks of this machine: what a configuration needs of the host that runs it.
 
 The interface must exist, the scripts must be executable, the password file
-readable and the control group known. Checking a configuration meant for
+readable, both writable by no one but root or this user, and the control
+group known. Checking a configuration meant for
 another host (``--no-machine-checks``) skips all of these. Each check raises
 ConfigError naming the field (of VirtualHostConfig or DaemonSettings) at fault.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import socket
+import stat
 from dataclasses import replace
 
+from pycarp.config.files import FileProblem, read_regular_file
 from pycarp.config.settings import group_id
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
@@ -20,9 +25,12 @@ __all__ = [
     "check_control_group",
     "check_script",
     "check_vhost",
+    "check_writers",
     "interface_exists",
     "read_passfile",
 ]
+
+log = logging.getLogger(__name__)
 
 PASSFILE_READ_LIMIT = 511  # ucarp reads the first line with fgets(buf, 512)
 
@@ -48,7 +56,30 @@ def check_script(path: str, field: str) -> str:
         raise ConfigError(field, f"{path} is a directory")
     if not os.access(full, os.X_OK):
         raise ConfigError(field, f"{path} is not executable")
+    check_writers(os.stat(full), path, field)
     return full
+
+
+def check_writers(info: os.stat_result, path: str, field: str) -> None:
+    """ConfigError if anyone but root or this process's user can change the file.
+
+    The daemon runs scripts and trusts the password with its own rights, so
+    whoever may write them has those rights too (keepalived refuses such
+    scripts the same way). Only the file is looked at, not its directories.
+    """
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        reason = f"{path} is writable by group or others (mode {mode:04o}); chmod go-w it"
+        raise ConfigError(field, reason)
+    if info.st_uid not in (0, os.geteuid()):
+        raise ConfigError(field, f"{path} is owned by uid {info.st_uid}, not root or this user")
+
+
+def _check_password_file(info: os.stat_result, path: str) -> None:
+    check_writers(info, path, "password")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        log.warning("%s: the password file is readable by group or others (mode %04o)", path, mode)
 
 
 def read_passfile(path: str) -> bytes:
@@ -59,10 +90,10 @@ def read_passfile(path: str) -> bytes:
     stops at a NUL byte.
     """
     try:
-        with open(path, "rb") as file:
-            line = file.readline(PASSFILE_READ_LIMIT)
-    except OSError as exc:
-        raise ConfigError("password", f"cannot read {path}: {exc.strerror or exc}") from exc
+        check = functools.partial(_check_password_file, path=path)
+        line = read_regular_file(path, PASSFILE_READ_LIMIT, truncate=True, check=check)
+    except FileProblem as exc:
+        raise ConfigError("password", f"cannot read {path}: {exc.reason}") from None
     if not line:
         raise ConfigError("password", f"{path} is empty")
     return line.split(b"\n", 1)[0].split(b"\0", 1)[0]

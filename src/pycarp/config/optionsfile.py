@@ -14,6 +14,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from pycarp.config.files import CONFIG_FILE_LIMIT, FileProblem, read_regular_file
 from pycarp.core.errors import ConfigError
 
 __all__ = [
@@ -23,6 +24,10 @@ __all__ = [
     "read_sourced_options",
     "split_options_text",
 ]
+
+# shlex builds each word a character at a time, in time quadratic in its length:
+# a bound on the line keeps a hostile file quick to refuse.
+MAX_LINE = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,11 @@ def read_options_file(path: str | Path) -> list[str]:
 def read_sourced_options(path: str | Path) -> list[SourcedArg]:
     """The arguments of ``path``, each tagged with ``"<path>:<line>"``."""
     try:
-        # surrogateescape keeps odd bytes (a password) intact, like argv does
-        text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError as exc:
-        raise OptionsFileError(f"cannot read: {exc.strerror or exc}", str(path)) from exc
-    return split_options_text(text, name=str(path))
+        data = read_regular_file(str(path), CONFIG_FILE_LIMIT)
+    except FileProblem as exc:
+        raise OptionsFileError(f"cannot read: {exc.reason}", str(path)) from None
+    # surrogateescape keeps odd bytes (a password) intact, like argv does
+    return split_options_text(data.decode("utf-8", "surrogateescape"), name=str(path))
 
 
 def split_options_text(text: str, *, name: str) -> list[SourcedArg]:
@@ -64,6 +69,9 @@ def split_options_text(text: str, *, name: str) -> list[SourcedArg]:
     args: list[SourcedArg] = []
     for number, line in enumerate(text.splitlines(), start=1):
         origin = f"{name}:{number}"
+        if len(line) > MAX_LINE:
+            reason = f"the line is {len(line)} characters long; at most {MAX_LINE} are allowed"
+            raise OptionsFileError(reason, origin, line=number)
         try:
             # trailing blanks after a continuation backslash are an easy slip
             words = shlex.split(_strip_comment_and_continuation(line.rstrip(" \t\r")))

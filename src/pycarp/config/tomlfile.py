@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pycarp.config import machine
+from pycarp.config.files import CONFIG_FILE_LIMIT, FileProblem, read_regular_file
 from pycarp.config.settings import DaemonSettings, default_control_socket
 from pycarp.config.tomlkeys import (
     AS_IS,
@@ -56,9 +57,11 @@ from pycarp.config.values import (
     check_deadratio,
     check_password,
     file_directory,
+    nul_problem,
     parse_ipv4,
     process_checks,
     resolve_path,
+    shown,
 )
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
@@ -66,6 +69,7 @@ from pycarp.core.errors import ConfigError
 __all__ = ["FORMAT", "ConfigErrors", "load_toml", "parse_toml"]
 
 FORMAT = "TOML"  # how errors name the format: "pycarp.toml (TOML): ..."
+MAX_INTEGER = 2**64  # larger ones are refused before their range is checked (and shown)
 MAX_SHOWN = 20  # problems shown in str(); a bad [defaults] can repeat in every vhost
 
 _TOML_POSITION = re.compile(r"(?P<reason>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)")
@@ -77,10 +81,10 @@ class ConfigErrors(ConfigError):
     def __init__(self, errors: Sequence[ConfigError]) -> None:
         self.errors = tuple(errors)
         self.messages = tuple(str(error) for error in self.errors)
-        shown = list(self.messages[:MAX_SHOWN])
+        lines = list(self.messages[:MAX_SHOWN])
         if len(self.messages) > MAX_SHOWN:
-            shown.append(f"({len(self.messages) - MAX_SHOWN} more errors not shown)")
-        super().__init__(None, "\n".join(shown))
+            lines.append(f"({len(self.messages) - MAX_SHOWN} more errors not shown)")
+        super().__init__(None, "\n".join(lines))
 
 
 def load_toml(path: str | Path, *, check_machine: bool = True) -> DaemonSettings:
@@ -92,10 +96,10 @@ def load_toml(path: str | Path, *, check_machine: bool = True) -> DaemonSettings
     left empty), for checking a file meant for another host.
     """
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        reason = f"cannot read: {exc.strerror or exc}"
-        raise ConfigErrors([ConfigError(None, reason, f"{path} ({FORMAT})")]) from exc
+        data = read_regular_file(str(path), CONFIG_FILE_LIMIT)
+    except FileProblem as exc:
+        reason = f"cannot read: {exc.reason}"
+        raise ConfigErrors([ConfigError(None, reason, f"{path} ({FORMAT})")]) from None
     base_dir = file_directory(str(path))
     return parse_toml(data, name=str(path), base_dir=base_dir, check_machine=check_machine)
 
@@ -121,6 +125,12 @@ def _decode(data: bytes | str, name: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigErrors([_syntax_error(name, str(exc))]) from None
+    except RecursionError:
+        reason = "arrays or tables are nested too deeply"
+        raise ConfigErrors([ConfigError(None, reason, f"{name} ({FORMAT})")]) from None
+    except ValueError:  # tomllib's int() of a number with thousands of digits
+        reason = "a number has too many digits"
+        raise ConfigErrors([ConfigError(None, reason, f"{name} ({FORMAT})")]) from None
 
 
 def _utf8(data: bytes, name: str) -> str:
@@ -182,6 +192,10 @@ class _Loader:
         good: dict[str, Any] = {}
         for key, value in table.items():
             reason = misplaced(key) if key not in allowed else wrong_type(value, allowed[key])
+            if reason is None and isinstance(value, str):
+                reason = nul_problem(value, secret=key == "password")
+            if reason is None and type(value) is int and abs(value) > MAX_INTEGER:
+                reason = f"{shown(str(value))} is far out of range"
             if reason is None:
                 good[key] = value
             else:

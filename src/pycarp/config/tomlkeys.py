@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
-from pycarp.config.values import parse_ipv4
+from pycarp.config.values import parse_ipv4, shown
 from pycarp.core.errors import ConfigError
 
 __all__ = [
@@ -61,6 +61,8 @@ HOST_KEYS: dict[str, type] = {
     "shutdown": bool,
     "plumb": bool,
     "virtual_mac": bool,
+    "replay": str,
+    "script_timeout": int,
 }
 TABLES = ("defaults", "vhost")
 REQUIRED = ("interface", "srcip", "vhid", "addresses")
@@ -69,7 +71,8 @@ SCRIPT_KEYS = ("upscript", "downscript")
 # Keys whose value goes to the VirtualHostConfig field of the same name as it is.
 AS_IS = (
     *("interface", "vhid", "advbase", "advskew", "preempt", "neutral", "nomcast"),
-    *("ignoreifstate", "xparam", "shutdown", "plumb", "virtual_mac"),
+    *("ignoreifstate", "xparam", "shutdown", "plumb", "virtual_mac", "replay"),
+    "script_timeout",
 )
 # The key that sets each field whose key has another name ("password": see Host.key_of).
 _KEY_OF = {"addresses": "addresses", "prefixes": "addresses", "group": "mcast"}
@@ -144,8 +147,9 @@ def networks(items: list[Any]) -> tuple[tuple[IPv4Address, ...], tuple[int, ...]
         if type(item) is not str:
             raise ConfigError("addresses", f"expected strings, got {kind(item)} ({_show(item)})")
         text, slash, prefix = item.partition("/")
-        if slash and not (prefix.isascii() and prefix.isdigit()):
-            raise ConfigError("addresses", f"{item!r}: the prefix length after / is not a number")
+        if slash and not (prefix.isascii() and prefix.isdigit() and len(prefix) <= 10):
+            reason = f"{shown(item)}: the prefix length after / is not a number"
+            raise ConfigError("addresses", reason)
         addresses.append(parse_ipv4(text, "addresses"))
         prefixes.append(int(prefix) if slash else 32)
     return tuple(addresses), tuple(prefixes)

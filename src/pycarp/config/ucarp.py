@@ -19,7 +19,14 @@ from pycarp.config import machine
 from pycarp.config.getopt import Given, Option, OptionTable, scan
 from pycarp.config.optionsfile import OptionsFileError, SourcedArg, split_options_text
 from pycarp.config.settings import DaemonSettings, default_control_socket
-from pycarp.config.values import check_deadratio, check_password, parse_ipv4, process_checks
+from pycarp.config.values import (
+    check_deadratio,
+    check_password,
+    nul_problem,
+    parse_ipv4,
+    process_checks,
+    shown,
+)
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
 
@@ -31,6 +38,7 @@ __all__ = [
     "OPTIONS",
     "OPTION_OF",
     "PASSWORD",
+    "PASSWORD_VARIABLE",
     "PATH_KEYS",
     "PROCESS_KEYS",
     "TABLE",
@@ -77,6 +85,21 @@ OPTIONS: tuple[Option, ...] = (
         ucarp=False,
     ),
     Option(
+        ("replay",),
+        None,
+        "mode",
+        "replay protection: on (default), strict (peers' counters must grow: pycarp "
+        "peers only) or off (pycarp only)",
+        ucarp=False,
+    ),
+    Option(
+        ("script-timeout",),
+        None,
+        "seconds",
+        "kill an up or down script still running after <seconds> (default 10) (pycarp only)",
+        ucarp=False,
+    ),
+    Option(
         ("config",),
         "c",
         "file",
@@ -117,6 +140,8 @@ OPTIONS: tuple[Option, ...] = (
 TABLE = OptionTable(OPTIONS)
 
 PASSWORD = "password"  # --pass and --passfile set the same thing; the last one wins
+# The password when neither --pass nor --passfile is given: kept out of argv (and ps).
+PASSWORD_VARIABLE = "PYCARP_PASSWORD"
 CONFIG_KEYS = frozenset({"config", "check-config"})
 # Options about how pycarp is run, not what it runs: never inside an options file.
 MODE_KEYS = CONFIG_KEYS | {"no-machine-checks"}
@@ -145,6 +170,8 @@ FIELDS = {
     "xparam": "xparam",
     "shutdown": "shutdown",
     "virtual-mac": "virtual_mac",
+    "replay": "replay",
+    "script-timeout": "script_timeout",
     "facility": "facility",
     "debug": "debug",
     "daemonize": "daemonize",
@@ -153,13 +180,13 @@ FIELDS = {
 }
 # The option that names each field in errors ("prefixes" has none of its own).
 OPTION_OF = {field: key for key, field in FIELDS.items()} | {"prefixes": "addr"}
-_TEXTS = ("upscript", "downscript", "xparam")
+_TEXTS = ("upscript", "downscript", "xparam", "replay")
 _FLAGS = ("preempt", "neutral", "nomcast", "ignoreifstate", "shutdown", "virtual-mac")
 _REQUIRED = (
     ("interface", "--interface (pycarp does not pick one as ucarp does)"),
     ("srcip", "--srcip"),
     ("vhid", "--vhid"),
-    (PASSWORD, "--pass or --passfile"),
+    (PASSWORD, f"--pass or --passfile (or {PASSWORD_VARIABLE} in the environment)"),
     ("addr", "--addr"),
 )
 
@@ -189,6 +216,8 @@ def options_in_file(data: bytes, path: str) -> list[Given]:
     for nested in given:
         if nested.option.key in MODE_KEYS:
             raise nested.fail("cannot be used inside an options file")
+        if (problem := nul_problem(nested.value, secret=nested.option.key == "pass")) is not None:
+            raise nested.fail(problem)
     return given
 
 
@@ -201,8 +230,18 @@ def last_of_each(given: Sequence[Given]) -> dict[str, Given]:
     return chosen
 
 
+def _with_password_from_environment(chosen: Mapping[str, Given]) -> Mapping[str, Given]:
+    """``chosen`` with the password of PYCARP_PASSWORD when no option gives one."""
+    value = os.environ.get(PASSWORD_VARIABLE)
+    if PASSWORD in chosen or value is None:
+        return chosen
+    origin = f"{PASSWORD_VARIABLE} (environment)"
+    return {**chosen, PASSWORD: Given(TABLE.by_long["pass"], value, origin)}
+
+
 def daemon_settings(chosen: Mapping[str, Given], *, check_machine: bool) -> DaemonSettings:
     """The one virtual host and the process options that ``chosen`` gives."""
+    chosen = _with_password_from_environment(chosen)
     missing = [label for key, label in _REQUIRED if key not in chosen]
     if missing:
         raise ConfigError(None, f"missing required options: {', '.join(missing)} (see --help)")
@@ -254,19 +293,27 @@ def _vhost_fields(chosen: Mapping[str, Given], *, check_machine: bool) -> dict[s
         check_deadratio(fields["deadratio"])
     if "mcast" in chosen:
         fields["group"] = parse_ipv4(chosen["mcast"].value, "group")
+    if "script-timeout" in chosen:
+        fields["script_timeout"] = parse_c_number(chosen["script-timeout"].value, "script_timeout")
     fields |= {FIELDS[key]: chosen[key].value for key in _TEXTS if key in chosen}
+    for key in ("upscript", "downscript"):
+        if fields.get(key) == "":
+            raise ConfigError(key, "the path is empty")
     fields |= {FIELDS[key]: True for key in _FLAGS if key in chosen}
     return fields
 
 
 def _password(given: Given, *, check_machine: bool) -> bytes:
     if given.option.key == "passfile":
+        if not given.value:
+            raise ConfigError("password", "the path is empty")
         if not check_machine:
             return b""  # the file is on the host that will run this
         return check_password(machine.read_passfile(given.value))
     return check_password(os.fsencode(given.value))  # back to the bytes the user typed
 
 
+MAX_NUMBER_TEXT = 32  # each number here fits in 32 bits: 0x and 8 digits, 10 decimal
 _C_NUMBER = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 _OCTAL_SLIP = re.compile(r"[+-]?0[0-9]+")  # such as 08 or 09
 
@@ -277,9 +324,11 @@ def parse_c_number(text: str, field: str) -> int:
     Unlike strtoul, trailing junk is an error rather than ignored; the
     range is checked by VirtualHostConfig.
     """
+    if len(text) > MAX_NUMBER_TEXT:  # before int(), which refuses 4300 digits with a traceback
+        raise ConfigError(field, f"{shown(text)} is too long for a number")
     if not _C_NUMBER.fullmatch(text):
         hint = " (a leading 0 means octal, as in ucarp)" if _OCTAL_SLIP.fullmatch(text) else ""
-        raise ConfigError(field, f"{text!r} is not a number{hint}")
+        raise ConfigError(field, f"{shown(text)} is not a number{hint}")
     sign = -1 if text.startswith("-") else 1
     digits = text.lstrip("+-")
     if digits[:2].lower() == "0x":

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from ipaddress import AddressValueError, IPv4Address
 
 from pycarp.config import machine
+from pycarp.config.files import has_nul
 from pycarp.core.errors import ConfigError
 
 __all__ = [
@@ -22,13 +23,16 @@ __all__ = [
     "check_facility",
     "check_password",
     "file_directory",
+    "nul_problem",
     "parse_ipv4",
     "process_checks",
     "resolve_path",
+    "shown",
 ]
 
 MAX_DEADRATIO = 2**32 - 1  # ucarp keeps it in an unsigned int
 MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the final NUL
+MAX_SHOWN = 40  # characters of a bad value quoted in a message
 
 # ucarp accepts what glibc's facilitynames[] lists, case-insensitively,
 # minus "mark" (internal to syslogd, not a facility one can log to).
@@ -39,6 +43,20 @@ SYSLOG_FACILITIES = frozenset(
 _FACILITY_ALIASES = {"security": "auth"}  # deprecated name that ucarp still takes
 NO_SYSLOG = "none"
 NO_CONTROL_SOCKET = "none"
+
+
+def shown(text: str) -> str:
+    """``text`` quoted for a message; a long one cut, with its length."""
+    if len(text) <= MAX_SHOWN:
+        return repr(text)
+    return f"{text[:MAX_SHOWN]!r}... ({len(text)} characters)"
+
+
+def nul_problem(text: str, *, secret: bool = False) -> str | None:
+    """Why ``text`` cannot be used, if it holds a NUL byte (no C string can); else None."""
+    if not has_nul(text):
+        return None
+    return "contains a NUL byte" + ("" if secret else f" ({shown(text)})")
 
 
 def resolve_path(path: str, base_dir: str | None) -> str:
@@ -73,7 +91,7 @@ def parse_ipv4(text: str, field: str) -> IPv4Address:
     try:
         address = IPv4Address(text)
     except AddressValueError:
-        raise ConfigError(field, f"{text!r} is not an IPv4 address") from None
+        raise ConfigError(field, f"{shown(text)} is not an IPv4 address") from None
     if address.is_unspecified:
         raise ConfigError(field, f"{address} cannot be used")
     return address

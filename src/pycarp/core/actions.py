@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Literal, NamedTuple
 
+from pycarp.core.config import SCRIPT_TIMEOUT
 from pycarp.core.errors import DropReason
 from pycarp.core.packet import Advertisement, Frame, gratuitous_arp
 
@@ -86,6 +87,7 @@ class RunScript:
     key: HostKey
     which: Literal["up", "down"]
     commands: tuple[tuple[str, ...], ...]  # ucarp's `script <interface> <vip> [xparam]`, per vip
+    timeout: float = SCRIPT_TIMEOUT  # seconds each may run before its process group is killed
 
 
 @dataclass(frozen=True)

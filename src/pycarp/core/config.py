@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from ipaddress import IPv4Address
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Literal
 
 from pycarp.core.errors import ConfigError
 
 DEFAULT_GROUP = IPv4Address("224.0.0.18")
 MAX_PASSWORD = 19  # ucarp keeps the key in 20 bytes including the final NUL
+SCRIPT_TIMEOUT = 10  # seconds an up or down script may run before it is killed
+MAX_SCRIPT_TIMEOUT = 3600
+BROADCAST = IPv4Address("255.255.255.255")
+
+
+def address_problem(address: IPv4Address, prefix: int = 32) -> str | None:
+    """Why ``address``/``prefix`` cannot be a virtual address ("a multicast address"), or None.
+
+    A /31 or /32 has no broadcast address of its own (RFC 3021).
+    """
+    if address.is_unspecified:
+        return "the unspecified address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address == BROADCAST:
+        return "the broadcast address"
+    if address.is_loopback:
+        return "a loopback address"
+    network = IPv4Network((address, prefix), strict=False)
+    if prefix <= 30 and address == network.broadcast_address:
+        return f"the broadcast address of {network}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -24,7 +47,7 @@ class VirtualHostConfig:
     srcip: IPv4Address
     vhid: int
     addresses: tuple[IPv4Address, ...]
-    password: bytes = b""
+    password: bytes = field(default=b"", repr=False)  # never in logs or tracebacks
     advbase: int = 1
     advskew: int = 0
     deadratio: int = 3
@@ -43,6 +66,10 @@ class VirtualHostConfig:
     plumb: bool | None = None
     # Send advertisements from ucarp's 00:00:5e:00:00:<vhid> rather than the NIC's MAC.
     virtual_mac: bool = False
+    # Seconds before a still running up or down script's process group is killed.
+    script_timeout: int = SCRIPT_TIMEOUT
+    # Replay protection (core/replay.py): "strict" also needs each peer's counter to grow.
+    replay: Literal["on", "strict", "off"] = "on"
 
     @property
     def plumbs(self) -> bool:
@@ -73,6 +100,9 @@ class VirtualHostConfig:
             raise ConfigError(("advbase", "advskew"), reserved)
         if self.deadratio < 1:
             raise ConfigError("deadratio", f"{self.deadratio} is below 1")
+        if not 1 <= self.script_timeout <= MAX_SCRIPT_TIMEOUT:
+            limit = f"outside 1..{MAX_SCRIPT_TIMEOUT}"
+            raise ConfigError("script_timeout", f"{self.script_timeout} is {limit}")
         if len(self.password) > MAX_PASSWORD:
             size = len(self.password)
             raise ConfigError("password", f"{size} bytes; at most {MAX_PASSWORD} are allowed")
@@ -84,6 +114,13 @@ class VirtualHostConfig:
             raise ConfigError("prefixes", "one prefix length per virtual address is needed")
         if any(not 1 <= p <= 32 for p in self.prefixes):
             raise ConfigError("prefixes", f"a prefix length is outside 1..32: {self.prefixes}")
+        for address, prefix in self.networks:
+            if (problem := address_problem(address, prefix)) is not None:
+                raise ConfigError("addresses", f"{address} is {problem}")
+        if self.srcip.is_multicast or self.srcip == BROADCAST or self.srcip.is_unspecified:
+            raise ConfigError("srcip", f"{self.srcip} cannot be a host's own address")
+        if self.replay not in ("on", "strict", "off"):
+            raise ConfigError("replay", f"{self.replay!r} is not one of on, strict, off")
         if not self.group.is_multicast:
             raise ConfigError("group", f"{self.group} is not a multicast address")
         if self.srcip in self.addresses:

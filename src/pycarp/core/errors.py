@@ -16,6 +16,8 @@ class DropReason(enum.Enum):
     BAD_CHECKSUM = "checksum"
     BAD_DIGEST = "digest"
     NOT_IPV4 = "not-ipv4"
+    REPLAY = "replay"  # its counter was already heard: a captured advertisement resent
+    OWN_COUNTER = "own-counter"  # a counter we sent, from another address: looped or spoofed
 
 
 class CarpError(Exception):

@@ -1,8 +1,9 @@
 """A node: every virtual host of one process, and the checks on what arrives.
 
 Received datagrams are checked in ucarp's order (own source, TTL, version,
-vhid, group, checksum, digest), counted when dropped, and handed to the one
-virtual host they are for.
+vhid, group, checksum, digest), then against replays (replay.py), counted
+when dropped, and handed to the one virtual host they are for. Bad digests
+that keep coming are a conflict (conflict.py), logged when it begins and ends.
 
 Hosts are indexed by interface and vhid, and their deadlines kept in a heap,
 so that a packet or a timer costs the same with 255 hosts as with one. Change
@@ -21,12 +22,27 @@ from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address
 
 from pycarp.core import packet
-from pycarp.core.actions import Action, HandOverTimedOut, HostKey, Link, PacketDropped, State
+from pycarp.core.actions import (
+    Action,
+    HandOverTimedOut,
+    HostKey,
+    Link,
+    Notice,
+    PacketDropped,
+    State,
+)
 from pycarp.core.config import VirtualHostConfig
+from pycarp.core.conflict import QUIET_INTERVALS, DigestConflict
 from pycarp.core.errors import ConfigError, DropReason, PacketError
+from pycarp.core.replay import ReplayGuard
 from pycarp.core.state import VirtualHost
 
 HANDOVER_SLACK = 1.0  # beyond the longest master-down interval, a stop never waits longer
+REPLAYED = {
+    DropReason.REPLAY: "replayed advertisement: its counter was already heard",
+    DropReason.OWN_COUNTER: "our own advertisement's counter from another address "
+    "(looped back or spoofed)",
+}
 
 
 class Node:
@@ -35,6 +51,9 @@ class Node:
         self.hosts: dict[HostKey, VirtualHost] = {}
         self.drops: Counter[DropReason] = Counter()
         self.host_drops: dict[HostKey, Counter[DropReason]] = {}
+        self.guards: dict[HostKey, ReplayGuard] = {}
+        self.conflicts: dict[HostKey, DigestConflict] = {}
+        self.conflict_changes = 0  # digest conflicts begun or ended: when a summary is stale
         self._by_interface: dict[str, dict[int, VirtualHost]] = {}
         self._own_sources: dict[str, set[IPv4Address]] = {}
         self._heap: list[tuple[float, int, HostKey]] = []  # (deadline, tie-break, host)
@@ -78,6 +97,7 @@ class Node:
                 due.append(self.hosts[key])
         actions: list[Action] = []
         for host in due:
+            actions += self._conflict_over(host.key, now)
             actions += self._call(host, host.on_timer(now=now))
         if self._give_up_at is not None and now >= self._give_up_at:
             self._give_up_at = None
@@ -135,6 +155,8 @@ class Node:
         """
         host = self.hosts.pop(key)
         self.host_drops.pop(key, None)
+        self.guards.pop(key, None)
+        self.conflicts.pop(key, None)
         self._due.pop(key, None)
         on_interface = self._by_interface[key.interface]
         del on_interface[key.vhid]
@@ -162,6 +184,7 @@ class Node:
         """An IPv4 datagram of protocol 112 that arrived on `interface`."""
         source: IPv4Address | None = None
         key: HostKey | None = None
+        actions: list[Action] = []
         try:
             header, payload = packet.parse_ipv4(datagram)
             source = header.src
@@ -180,12 +203,21 @@ class Node:
             advert = packet.decode(payload)  # short, bad version, type or checksum: raises
             assert host is not None  # decode() raised for whatever could not be placed
             if not host.signer.verify(advert.counter, advert.digest):
+                actions += self._bad_digest(host.key, source, now)
                 raise PacketError(
                     DropReason.BAD_DIGEST, "bad digest: check vhid, password and virtual address"
                 )
+            actions += self._conflict_over(host.key, now)
+            guard = self.guards[host.key]
+            replayed = guard.check(advert.counter, source, own=host.counter)
+            if replayed is not None:
+                raise PacketError(replayed, REPLAYED[replayed])
+            if guard.flagged is not None:
+                actions.append(Notice(host.key, constant_notice(guard.flagged)))
+                guard.flagged = None
         except PacketError as exc:
-            return [self._dropped(key, exc.reason, source, str(exc))]
-        return self._call(host, host.receive(advert, source=header.src, now=now))
+            return [self._dropped(key, exc.reason, source, str(exc)), *actions]
+        return actions + self._call(host, host.receive(advert, source=source, now=now))
 
     def _on(self, interface: str) -> list[VirtualHost]:
         return list(self._by_interface.get(interface, {}).values())
@@ -197,6 +229,9 @@ class Node:
             raise ConfigError(None, f"vhid {key.vhid} is configured twice on {key.interface}")
         self.hosts[key] = host
         self.host_drops[key] = Counter()
+        self.guards[key] = ReplayGuard(host.config.replay)
+        quiet = QUIET_INTERVALS * host.master_down_interval.total
+        self.conflicts[key] = DigestConflict(quiet)
         self._by_interface.setdefault(key.interface, {})[key.vhid] = host
         self._own_sources_changed(key.interface)
 
@@ -214,6 +249,18 @@ class Node:
                 heapq.heappush(self._heap, (deadline, next(self._order), key))
         return actions
 
+    def _bad_digest(self, key: HostKey, source: IPv4Address, now: float) -> list[Action]:
+        return self._conflict_notice(key, self.conflicts[key].failed(source, now=now))
+
+    def _conflict_over(self, key: HostKey, now: float) -> list[Action]:
+        return self._conflict_notice(key, self.conflicts[key].expire(now=now))
+
+    def _conflict_notice(self, key: HostKey, said: str | None) -> list[Action]:
+        if said is None:
+            return []
+        self.conflict_changes += 1
+        return [Notice(key, said)]
+
     def _dropped(
         self, key: HostKey | None, reason: DropReason, source: IPv4Address | None, detail: str
     ) -> PacketDropped:
@@ -221,3 +268,10 @@ class Node:
         if key is not None:
             self.host_drops[key][reason] += 1
         return PacketDropped(key, reason, source, detail)
+
+
+def constant_notice(source: IPv4Address) -> str:
+    return (
+        f"{source} repeats one counter in every advertisement (BSD's replay cookie): "
+        "not checking its advertisements for replays"
+    )

@@ -82,4 +82,4 @@ def _script(
         return ()
     extra = () if config.xparam is None else (config.xparam,)
     commands = tuple((path, config.interface, str(a), *extra) for a in config.addresses)
-    return (RunScript(key, which, commands),)
+    return (RunScript(key, which, commands, config.script_timeout),)

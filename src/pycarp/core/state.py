@@ -135,6 +135,11 @@ class VirtualHost:
         return self._master_down  # the config is frozen: computed once
 
     @property
+    def counter(self) -> int:
+        """The counter of the last advertisement sent (before the first: one less)."""
+        return self._counter
+
+    @property
     def link_up(self) -> bool:
         return self._link_up
 

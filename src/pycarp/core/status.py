@@ -6,8 +6,10 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from pycarp.core.actions import State
+from pycarp.core.conflict import DigestConflict
 from pycarp.core.errors import DropReason
 from pycarp.core.node import Node
+from pycarp.core.replay import ReplayGuard
 from pycarp.core.state import VirtualHost
 
 
@@ -29,6 +31,8 @@ class VirtualHostStatus:
     adverts_received: int
     dropped: dict[str, int]  # DropReason value -> count
     fault: str | None  # why the virtual addresses could not be configured (then demoted)
+    conflict: tuple[str, float, int] | None = None  # bad digests: (source, since, count)
+    constant_counter: tuple[str, ...] = ()  # senders exempt from the replay check
 
     def to_json(self, *, now: float) -> dict[str, Any]:
         # Not asdict(): it deep-copies every field, costly with 255 hosts polled often.
@@ -39,11 +43,21 @@ class VirtualHostStatus:
             None if self.master_seen is None else round(now - self.master_seen, 3)
         )
         out["addresses"] = list(self.addresses)
+        out["constant_counter"] = list(self.constant_counter)
+        out["conflict"] = None
+        if self.conflict is not None:
+            source, since, count = self.conflict
+            out["conflict"] = {"source": source, "for": round(now - since, 3), "count": count}
         del out["since"], out["master_seen"]
         return out
 
 
-def host_status(host: VirtualHost, dropped: dict[DropReason, int]) -> VirtualHostStatus:
+def host_status(
+    host: VirtualHost,
+    dropped: dict[DropReason, int],
+    guard: ReplayGuard | None = None,
+    conflict: DigestConflict | None = None,
+) -> VirtualHostStatus:
     c = host.config
     peer = host.last_peer
     master: str | None = None
@@ -71,8 +85,13 @@ def host_status(host: VirtualHost, dropped: dict[DropReason, int]) -> VirtualHos
         adverts_received=host.adverts_received,
         dropped={r.value: n for r, n in dropped.items() if n},
         fault=host.fault,
+        conflict=None if conflict is None else conflict.shown(),
+        constant_counter=tuple(str(a) for a in guard.constant_senders) if guard else (),
     )
 
 
 def node_status(node: Node) -> list[VirtualHostStatus]:
-    return [host_status(h, node.host_drops[k]) for k, h in node.hosts.items()]
+    return [
+        host_status(h, node.host_drops[k], node.guards[k], node.conflicts[k])
+        for k, h in node.hosts.items()
+    ]

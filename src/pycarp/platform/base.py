@@ -102,3 +102,11 @@ class Platform(Protocol):
     def open_link_monitor(self) -> LinkMonitor: ...
 
     def open_address_manager(self) -> AddressManager: ...
+
+    def drop_privileges(self, *, keep_bounding: bool) -> str:
+        """Keep only the privileges a daemon with open sockets needs; a line saying what was done.
+
+        ``keep_bounding``: scripts run, and get root's privileges as with
+        ucarp. Raises OSError when the kernel refuses.
+        """
+        ...

@@ -15,7 +15,7 @@ from typing import Any
 
 from pycarp.config.settings import DaemonSettings, SettingsLoader
 from pycarp.core.actions import HostKey, StateChanged
-from pycarp.core.config import VirtualHostConfig
+from pycarp.core.config import SCRIPT_TIMEOUT, VirtualHostConfig
 from pycarp.core.errors import CarpError
 from pycarp.core.node import Node
 from pycarp.core.status import node_status
@@ -31,13 +31,15 @@ from pycarp.runtime.control import ControlServer
 from pycarp.runtime.driver import Driver, Port
 from pycarp.runtime.logsetup import setup_logging
 from pycarp.runtime.plumbing import AddressQueue
-from pycarp.runtime.scripts import SerialJobs
+from pycarp.runtime.scripts import KILL_GRACE, SerialJobs
 from pycarp.runtime.sdnotify import Notifier
+from pycarp.runtime.secrets import warn_visible_password
 from pycarp.runtime.startcheck import start_conflict
 
 log = logging.getLogger("pycarp")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP)
-JOB_WAIT_AT_EXIT = 30.0
+PLUMBING_WAIT = 30.0  # for address changes under way (the queue bounds its retries)
+EXIT_MARGIN = 2.0  # seconds past the longest script timeout that a stop waits for scripts
 
 
 def run(settings: DaemonSettings, *, reload: SettingsLoader | None = None) -> int:
@@ -56,6 +58,7 @@ def run(settings: DaemonSettings, *, reload: SettingsLoader | None = None) -> in
     if conflict is not None:
         log.error("cannot start: %s", conflict)
         return 1
+    warn_visible_password()  # before --daemonize: the terminal sees it too
     if settings.daemonize:
         daemonize()
         setup_logging(facility=settings.facility, debug=settings.debug, stderr=False)
@@ -119,7 +122,8 @@ class Daemon:
         self.jobs = SerialJobs()
         self.addresses: AddressManager | None = None
         self.notifier = Notifier()
-        self._summarised = -1  # driver.changes when the last STATUS went out
+        # (driver.changes, node.conflict_changes) when the last STATUS went out
+        self._summarised = (-1, -1)
         self._signals = 0
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -141,6 +145,12 @@ class Daemon:
             except (CarpError, OSError) as exc:
                 log.error("cannot start: %s", exc)
                 return 1
+        # Every socket is open (the control socket's chown needed CAP_CHOWN).
+        runs_scripts = any(c.upscript or c.downscript for c in self.settings.vhosts)
+        try:
+            log.debug("%s", self.platform.drop_privileges(keep_bounding=runs_scripts))
+        except OSError as exc:
+            log.warning("could not drop privileges: %s", exc)
         try:
             return await self._serve(loop)
         finally:
@@ -165,8 +175,11 @@ class Daemon:
         self.driver.stop()
         loop.remove_reader(self.monitor.fileno())
         await self._remove_addresses(self.settings.vhosts)
-        if not await self.jobs.wait(JOB_WAIT_AT_EXIT):
-            log.error("jobs still running after %.0f s were killed", JOB_WAIT_AT_EXIT)
+        # Each script is bounded by its timeout; the down scripts of the stop had just begun.
+        longest = max((c.script_timeout for c in self.settings.vhosts), default=SCRIPT_TIMEOUT)
+        bound = longest + KILL_GRACE + EXIT_MARGIN
+        if not await self.jobs.wait(bound):
+            log.error("scripts still running after %.0f s were killed", bound)
         if self.addresses is not None:
             await self.addresses.close()
         self.notifier.close()
@@ -194,16 +207,24 @@ class Daemon:
         if self._stopping.is_set():
             if self.node.stopped:
                 self._stopped.set()
-        elif self.notifier.enabled and self._summarised != self.driver.changes:
-            self._summarised = self.driver.changes
-            self.notifier.status(self.summary())
+        elif self.notifier.enabled:
+            changes = (self.driver.changes, self.node.conflict_changes)
+            if self._summarised != changes:
+                self._summarised = changes
+                self.notifier.status(self.summary())
 
     def summary(self) -> str:
-        """One line for systemctl status: each virtual host's state, and any fault."""
+        """One line for systemctl status: each virtual host's state, any fault or conflict."""
         return ", ".join(
-            f"{k} {h.state.value}" + (f" (demoted: {h.fault})" if h.fault else "")
-            for k, h in self.node.hosts.items()
+            f"{k} {h.state.value}{self._troubles(k)}" for k, h in self.node.hosts.items()
         )
+
+    def _troubles(self, key: HostKey) -> str:
+        fault = self.node.hosts[key].fault
+        said = [f"demoted: {fault}"] if fault else []
+        conflict = self.node.conflicts[key].describe()
+        said += [conflict] if conflict else []
+        return f" ({'; '.join(said)})" if said else ""
 
     # -- addresses -------------------------------------------------------
 
@@ -234,7 +255,7 @@ class Daemon:
 
     async def _remove_addresses(self, configs: Iterable[VirtualHostConfig]) -> None:
         """At exit: none of our addresses stays behind, whatever happened before."""
-        await self.jobs.wait(JOB_WAIT_AT_EXIT)  # the removals queued by the state changes
+        await self.driver.plumbing_done(PLUMBING_WAIT)  # the removals of the state changes
         addresses = self.addresses
         if addresses is None:
             return
@@ -256,6 +277,11 @@ class Daemon:
             seen = f", last master seen {peer.address}" if peer else ""
             reason = host.reason.value if host.reason else "-"
             fault = f", demoted: {host.fault}" if host.fault else ""
+            conflict = self.node.conflicts[host.key].describe()
+            fault += f", {conflict}" if conflict else ""
+            constant = self.node.guards[host.key].constant_senders
+            if constant:
+                fault += ", constant counter: " + " ".join(str(a) for a in constant)
             log.info("%s on %s id %d (%s)%s%s", host.state.value, *host.key, reason, seen, fault)
 
     # -- control socket (ControlHandler) ---------------------------------
@@ -274,7 +300,8 @@ class Daemon:
     async def reload(self) -> dict[str, Any]:
         if self.loader is None:
             raise ValueError("this daemon was started without a config to reload")
-        settings = self.loader()  # raises with a message when the new config is bad
+        # in a thread: a slow file must not stop the advertisements; raises if the config is bad
+        settings = await asyncio.to_thread(self.loader)
         Node(settings.vhosts, counter=lambda: 0)  # the same checks as at start
         old = {h.key: h.config for h in self.node.hosts.values()}
         new = {HostKey(c.interface, c.vhid): c for c in settings.vhosts}
@@ -296,7 +323,7 @@ class Daemon:
             self.addresses = AddressQueue(self.platform.open_address_manager())
             self.driver.set_addresses(self.addresses)
         if self.addresses is not None:
-            await self.jobs.wait(JOB_WAIT_AT_EXIT)
+            await self.driver.plumbing_done(PLUMBING_WAIT)
             await self._remove_stale(new[k] for k in added + changed)
         for key in added + changed:
             link = self.driver.link(key.interface)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pycarp.core.actions import (
     Action,
@@ -28,6 +28,7 @@ from pycarp.core.actions import (
     RunScript,
     SendAdvertisement,
     SendGratuitousArp,
+    State,
     StateChanged,
 )
 from pycarp.core.errors import DropReason
@@ -43,6 +44,7 @@ from pycarp.platform.base import (
 
 log = logging.getLogger("pycarp")
 DROP_LOG_INTERVAL = 10.0  # at most one log line per (reason, source) this often
+DROP_LOG_LINES = 8  # and at most this many in all each interval: spoofed sources are many
 
 
 @dataclass
@@ -55,11 +57,19 @@ class Port:
 
 
 class DropLog:
-    """Logs dropped packets without letting a flood of them flood the log."""
+    """Logs dropped packets without letting a flood of them flood the log.
 
-    def __init__(self, interval: float = DROP_LOG_INTERVAL, limit: int = 1024) -> None:
-        self._interval, self._limit = interval, limit
+    One line per (reason, source) each interval, and `lines` in all: past
+    them a drop is only counted, and the count logged once the interval ends.
+    """
+
+    def __init__(
+        self, interval: float = DROP_LOG_INTERVAL, limit: int = 1024, lines: int = DROP_LOG_LINES
+    ) -> None:
+        self._interval, self._limit, self._lines = interval, limit, lines
         self._seen: dict[tuple[DropReason, str], tuple[float, int]] = {}
+        self._began = -interval  # the current interval's start
+        self._logged = self._unlogged = 0  # lines in it; drops its budget kept quiet
 
     def __call__(self, drop: PacketDropped, now: float) -> None:
         where = f"{drop.key}: " if drop.key else ""
@@ -68,6 +78,17 @@ class DropLog:
         if now - last < self._interval:
             self._seen[slot] = (last, quiet + 1)
             return
+        if now - self._began >= self._interval:
+            if self._unlogged:
+                log.warning(
+                    "%d more dropped packets not logged (too many sources or reasons at once)",
+                    self._unlogged,
+                )
+            self._began, self._logged, self._unlogged = now, 0, 0
+        if self._logged >= self._lines:
+            self._unlogged += 1
+            return
+        self._logged += 1
         if len(self._seen) >= self._limit:
             self._seen.clear()
         self._seen[slot] = (now, 0)
@@ -76,11 +97,11 @@ class DropLog:
 
 
 class Jobs(Protocol):
-    """Per-host background work, run in order (see runtime.scripts.SerialJobs)."""
+    """Per-host scripts, run in order (see runtime.scripts.SerialJobs)."""
 
-    def submit(self, key: HostKey, job: Callable[[], Awaitable[None]]) -> None: ...
+    def script(self, action: RunScript) -> None: ...
 
-    def run(self, key: HostKey, argv: Sequence[str]) -> None: ...
+    def turn(self, key: HostKey, direction: Literal["up", "down"]) -> None: ...
 
 
 class Driver:
@@ -102,6 +123,7 @@ class Driver:
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: float | None = None
         self._drop_log = DropLog()
+        self._plumbing: set[asyncio.Task[None]] = set()  # address changes under way
         self.after_step: Callable[[], None] | None = None  # e.g. to notice that all stopped
         self.changes = 0  # transitions and plumbing results so far: what a summary shows
         self._handlers: dict[type, Callable[[Any], list[Action]]] = {
@@ -223,12 +245,15 @@ class Driver:
         return []
 
     def _run_script(self, action: RunScript) -> list[Action]:
-        for argv in action.commands:
-            self._jobs.run(action.key, argv)
+        self._jobs.script(action)
         return []
 
     def _state_changed(self, action: StateChanged) -> list[Action]:
         self.changes += 1
+        if action.new is State.MASTER:  # what the other direction's scripts do is moot now
+            self._jobs.turn(action.key, "up")
+        elif action.old is State.MASTER:
+            self._jobs.turn(action.key, "down")
         log.warning(
             "%s: %s -> %s: %s", action.key, action.old.value, action.new.value, action.reason.value
         )
@@ -255,13 +280,16 @@ class Driver:
         return True
 
     def _plumb(self, key: HostKey, networks: Sequence[Network], *, add: bool) -> None:
-        """Queue the change as the host's next job; an add's outcome goes back to the core."""
+        """Start the change now, whatever scripts run; an add's outcome goes back to the core.
+
+        The changes reach the address queue (runtime.plumbing) in the order made.
+        """
         manager = self._addresses
         if manager is None:
             return
         shown = ", ".join(f"{a}/{p}" for a, p in networks)
 
-        async def job() -> None:
+        async def change() -> None:
             try:
                 await (manager.add if add else manager.remove)(key.interface, networks)
             except (AddressError, OSError) as exc:
@@ -275,7 +303,16 @@ class Driver:
             if add:
                 self._plumbed(key, ok=True)
 
-        self._jobs.submit(key, job)
+        task = self._loop.create_task(change())
+        self._plumbing.add(task)
+        task.add_done_callback(self._plumbing.discard)
+
+    async def plumbing_done(self, timeout: float) -> bool:
+        """Wait for the address changes started so far; False if some are still under way."""
+        if not self._plumbing:
+            return True
+        _, pending = await asyncio.wait(set(self._plumbing), timeout=timeout)
+        return not pending
 
     def _plumbed(self, key: HostKey, *, ok: bool, detail: str = "") -> None:
         self.changes += 1

@@ -7,7 +7,7 @@ each problem names the file, the JSON path and the fix.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv4Network
 
 from pycarp.vmadm.manifest import MISSING, NOT_FIXED, Flaw, Manifest, Nic
@@ -35,7 +35,8 @@ class Vip:
     source: str  # where it comes from: "ucarp.cfg" or "--vip"
     vhid: int | None = None
     srcip: IPv4Address | None = None
-    password: bytes = b""  # empty: unknown (a password file not read here)
+    # empty: unknown (a password file not read here)
+    password: bytes = field(default=b"", repr=False)
     virtual_mac: bool = False
     key: str = ""  # how the source names the host: "vhost[0]." in TOML
 

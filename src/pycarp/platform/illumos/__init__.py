@@ -74,3 +74,6 @@ class IllumosPlatform:
 
     def open_address_manager(self) -> IfconfigAddressManager:
         return IfconfigAddressManager(runner=self._async_runner)
+
+    def drop_privileges(self, *, keep_bounding: bool) -> str:
+        return "privileges: left as they are (only pycarp on Linux drops them)"

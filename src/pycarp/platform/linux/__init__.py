@@ -8,6 +8,7 @@ from pycarp.platform.base import InterfaceInfo
 from pycarp.platform.linux.addresses import NetlinkAddressManager
 from pycarp.platform.linux.iface import interface_info
 from pycarp.platform.linux.linkmon import NetlinkLinkMonitor
+from pycarp.platform.linux.privileges import drop_capabilities
 from pycarp.platform.linux.rawsock import PacketFrameSender, RawCarpReceiver
 
 __all__ = [
@@ -39,3 +40,6 @@ class LinuxPlatform:
 
     def open_address_manager(self) -> NetlinkAddressManager:
         return NetlinkAddressManager()
+
+    def drop_privileges(self, *, keep_bounding: bool) -> str:
+        return drop_capabilities(keep_bounding=keep_bounding)
