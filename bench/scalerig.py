@@ -35,7 +35,8 @@ from scalecalc import (
     vip_for,
 )
 
-from pycarp.client.commands import ControlError, request
+from pycarp.client.instances import query
+from pycarp.client.request import ControlError
 from pycarp.lab import Host, Lab, LabError, stop_processes
 from pycarp.lab.wait import wait_until
 
@@ -153,11 +154,9 @@ class Group:
     def status(self) -> list[dict[str, Any]]:
         """pycarp's status list, empty while it does not answer."""
         try:
-            answer = request(str(self.control_socket), {"command": "status"}, timeout=5.0)
+            return list(query(str(self.control_socket), 5.0).hosts)
         except ControlError:
             return []
-        hosts = answer.get("hosts")
-        return hosts if answer.get("ok") and isinstance(hosts, list) else []
 
     def problem(self, *, addresses: bool = False) -> str | None:
         """None while every daemon runs and is in the role's state (and, with addresses,

@@ -238,3 +238,10 @@ def test_empty_password_file(tmp_path: Path) -> None:
     assert errors(tmp_path, text) == [
         "vhost[0] (vhid 1): password_file (from [defaults]): 25 bytes; at most 19 are allowed"
     ]
+
+
+def test_an_empty_password_file_is_wrong_without_machine_checks_too(tmp_path: Path) -> None:
+    # as --passfile= on the command line: the path is wrong on any host
+    text = HEAD + vhost(1, "198.51.100.9", password_file="")
+    problems = errors(tmp_path, text, check_machine=False)
+    assert problems == ["vhost[0] (vhid 1): password_file: the path is empty"]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pycarp.core import timing
+from pycarp.core import election, timing
 from pycarp.core.timing import Interval
 
 
@@ -97,7 +97,7 @@ SAME = Interval(1, 0)
 def test_sender_is_preferred(
     ours: Interval, theirs: Interval, our_ip: str, their_ip: str, preferred: bool
 ) -> None:
-    result = timing.sender_is_preferred(ours, theirs, IPv4Address(our_ip), IPv4Address(their_ip))
+    result = election.master_yields(ours, theirs, IPv4Address(our_ip), IPv4Address(their_ip))
     assert result is preferred
 
 
@@ -112,9 +112,7 @@ def test_exactly_one_side_is_preferred(
     """Two masters with different addresses always agree on which of them stays."""
     if ip_a == ip_b:
         return
-    assert timing.sender_is_preferred(a, b, ip_a, ip_b) != timing.sender_is_preferred(
-        b, a, ip_b, ip_a
-    )
+    assert election.master_yields(a, b, ip_a, ip_b) != election.master_yields(b, a, ip_b, ip_a)
 
 
 @given(st.integers(0, 255), st.integers(0, 255), st.integers(1, 255))

@@ -81,7 +81,7 @@ class RecordingJobs(SerialJobs):
         super().__init__()
         self.scripts: list[list[str]] = []
 
-    def run(self, key: HostKey, argv: Sequence[str]) -> None:
+    def run(self, key: HostKey, argv: Sequence[str], *, timeout: float = 0) -> None:
         args = list(argv)
 
         async def record() -> None:

@@ -14,8 +14,9 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import Any
 
+from pycarp.cli.parser import EXIT_USAGE, Parser
 from pycarp.client.instances import Instance, query, socket_paths, survey
 from pycarp.client.request import TIMEOUT, ControlError, request
 from pycarp.platform.rundir import run_directory
@@ -33,7 +34,6 @@ __all__ = [
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2
 RELOAD_TIMEOUT = 30.0  # a reload may open interfaces and run scripts
 
 
@@ -205,14 +205,8 @@ def _run(
     return EXIT_OK
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # one line, like the daemon's own usage errors
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _parser(command: str, description: str) -> argparse.ArgumentParser:
-    parser = _Parser(prog=f"pycarp {command}", description=description, allow_abbrev=False)
+    parser = Parser(prog=f"pycarp {command}", description=description)
     parser.add_argument(
         "--control-socket",
         metavar="PATH",

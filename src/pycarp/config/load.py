@@ -155,7 +155,11 @@ def loader(request: Request) -> SettingsLoader:
 
 def load_file(path: str, *, check_machine: bool = True) -> tuple[str, DaemonSettings]:
     """The file's format and its settings; ConfigError (one problem a line) if it is bad."""
-    file = read_config_file(path)
+    return settings_of_file(read_config_file(path), check_machine=check_machine)
+
+
+def settings_of_file(file: ConfigFile, *, check_machine: bool = True) -> tuple[str, DaemonSettings]:
+    """A file already read: its format and its settings; ConfigError if it is bad."""
     try:
         return file.format, _settings([], [file], check_machine=check_machine, cwd=None)
     except InfoRequested as info:  # only a ucarp options file can hold --help

@@ -36,7 +36,7 @@ from typing import Any
 
 from pycarp.config import machine
 from pycarp.config.files import CONFIG_FILE_LIMIT, FileProblem, read_regular_file
-from pycarp.config.settings import DaemonSettings, default_control_socket
+from pycarp.config.settings import DaemonSettings
 from pycarp.config.tomlkeys import (
     AS_IS,
     HOST_KEYS,
@@ -212,12 +212,6 @@ class _Loader:
     def process_options(self, document: dict[str, Any]) -> DaemonSettings:
         top = {key: value for key, value in document.items() if key not in TABLES}
         values = self.check_keys(top, "", PROCESS_KEYS, misplaced_at_top)
-        settings = DaemonSettings(
-            vhosts=(),
-            debug=values.get("debug", False),
-            daemonize=values.get("daemonize", False),
-            control_socket=default_control_socket(),  # <run dir>/pycarp.sock
-        )
         checks = process_checks(base_dir=self.base_dir, check_machine=self.check_machine)
         checked: dict[str, Any] = {}
         for key, check in checks.items():  # the keys are the fields' names
@@ -226,7 +220,13 @@ class _Loader:
                     checked[key] = check(values[key])
             except ConfigError as exc:
                 self.problem("", key, exc.reason)
-        return replace(settings, **checked)
+        # the default control socket is <run dir>/pycarp.sock: the dataclass's own
+        return DaemonSettings(
+            vhosts=(),
+            debug=values.get("debug", False),
+            daemonize=values.get("daemonize", False),
+            **checked,
+        )
 
     # the tables
 
@@ -339,9 +339,9 @@ class _Loader:
         if key == "password":
             # the bytes a ucarp peer gets from the same characters in a UTF-8 locale
             return check_password(str(host.values[key]).encode())
+        path = self.path("password", host.values[key])  # an empty path is wrong anywhere
         if not self.check_machine:
             return b""  # the file is on the host that will run this
-        path = self.path("password", host.values[key])
         try:
             password = machine.read_passfile(path)
         except ConfigError as exc:

@@ -28,10 +28,20 @@ def address_problem(address: IPv4Address, prefix: int = 32) -> str | None:
         return "the broadcast address"
     if address.is_loopback:
         return "a loopback address"
-    network = IPv4Network((address, prefix), strict=False)
-    if prefix <= 30 and address == network.broadcast_address:
-        return f"the broadcast address of {network}"
+    if address == broadcast_of(address, prefix):
+        return f"the broadcast address of {IPv4Network((address, prefix), strict=False)}"
     return None
+
+
+def broadcast_of(address: IPv4Address, prefixlen: int) -> IPv4Address | None:
+    """The broadcast address of address/prefixlen, None for none.
+
+    Like iproute2's `brd +`: only up to /30; a /31 is point-to-point (RFC 3021)
+    and a /32 has no subnet to broadcast on.
+    """
+    if prefixlen > 30:
+        return None
+    return IPv4Network((address, prefixlen), strict=False).broadcast_address
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ from pycarp.core.timing import Interval
 
 def master_yields(ours: Interval, theirs: Interval, ip: IPv4Address, their_ip: IPv4Address) -> bool:
     """A MASTER hears another: whether it steps down (else it re-asserts)."""
-    return timing.sender_is_preferred(ours, theirs, ip, their_ip)
+    if theirs != ours:
+        return theirs < ours
+    return timing.ucarp_order(their_ip) < timing.ucarp_order(ip)
 
 
 def backup_takes_over(

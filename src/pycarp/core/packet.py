@@ -17,6 +17,7 @@ VERSION = 2
 TYPE_ADVERTISEMENT = 1
 AUTHLEN = 7  # counter + digest, in 32-bit words
 CARP_LEN = 36
+COUNTER_MODULUS = 1 << 64  # the counter is an unsigned 64-bit field
 IP_HEADER_LEN = 20
 TTL = 255
 TOS_LOWDELAY = 0x10

@@ -35,10 +35,10 @@ from ipaddress import IPv4Address
 from typing import Literal
 
 from pycarp.core.errors import DropReason
+from pycarp.core.packet import COUNTER_MODULUS as MODULUS
 
 Mode = Literal["on", "strict", "off"]
 
-MODULUS = 1 << 64
 BUCKET = 4096  # counters sealed into one sorted array at a time
 WINDOW = 86_400 + BUCKET  # random counters remembered per virtual host: a day at one a second
 RUNS = 64  # runs of counters counting up (pycarp senders') remembered besides the senders'

@@ -50,11 +50,10 @@ from pycarp.core.actions import (
 )
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.outbound import Outbound
-from pycarp.core.packet import Advertisement
+from pycarp.core.packet import COUNTER_MODULUS, Advertisement
 from pycarp.core.plumbing import Plumbing
 from pycarp.core.sending import SendErrors
 
-COUNTER_MODULUS = 1 << 64
 # A step-down holds off for this long before listening for a master as usual (ucarp's sleep(3)).
 STEPDOWN_HOLD = 3.0
 DELAYED_ARP_ADVERTS = 2

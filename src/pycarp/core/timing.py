@@ -43,12 +43,3 @@ def ucarp_order(address: IPv4Address) -> int:
     little-endian machines it runs on, the last octet is most significant.
     """
     return int.from_bytes(address.packed, "little")
-
-
-def sender_is_preferred(
-    ours: Interval, theirs: Interval, our_ip: IPv4Address, their_ip: IPv4Address
-) -> bool:
-    """Whether a master advertising `theirs` from `their_ip` wins over us."""
-    if theirs != ours:
-        return theirs < ours
-    return ucarp_order(their_ip) < ucarp_order(our_ip)

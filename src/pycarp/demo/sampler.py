@@ -7,7 +7,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from pycarp.client.commands import ControlError, request
+from pycarp.client.instances import query
+from pycarp.client.request import ControlError
 from pycarp.demo.reference import PASSWORD, VHID, VIP
 from pycarp.lab.timeline import Timeline
 from pycarp.lab.wait import wait_until
@@ -50,10 +51,10 @@ class ZoneRunner:
         if zone.daemon_pid() is None:
             return "down"
         try:
-            hosts = request(zone.control_socket, {"command": "status"}, timeout=0.5).get("hosts")
+            hosts = query(zone.control_socket, 0.5).hosts
         except (ControlError, OSError, ValueError):
             return "INIT"  # running, not answering yet
-        states = [h.get("state") for h in hosts or [] if isinstance(h, dict)]
+        states = [h.get("state") for h in hosts]
         return str(states[0]) if states and states[0] in ("MASTER", "BACKUP") else "INIT"
 
     def crash(self) -> None:

@@ -22,6 +22,7 @@ from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from pycarp.lab.errors import LabError
+from pycarp.platform.rundir import NAMED_NETNS_DIR
 
 __all__ = [
     "NETNS_DIR",
@@ -47,7 +48,7 @@ __all__ = [
     "set_master",
 ]
 
-NETNS_DIR = "/run/netns"
+NETNS_DIR = NAMED_NETNS_DIR
 NETLINK_ROUTE = 0
 RTPROT_BOOT = 3  # what `ip route add` marks its routes with
 IFF_UP = 0x1

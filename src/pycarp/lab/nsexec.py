@@ -90,7 +90,7 @@ class InNamespace:
     netns: str
 
     def run(
-        self, *argv: str, check: bool = True, timeout: float = 10.0, input: str | None = None
+        self, *argv: str, check: bool = True, timeout: float = CMD_TIMEOUT, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run argv in this namespace and wait; text mode, output captured."""
         return run_in(self.netns, argv, check=check, timeout=timeout, input=input)

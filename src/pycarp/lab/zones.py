@@ -38,6 +38,7 @@ from pycarp.lab import iproute, zonebuild
 from pycarp.lab.errors import LabError
 from pycarp.lab.owners import owner_alive
 from pycarp.lab.processes import wait_gone
+from pycarp.lab.zonebuild import KILL_WAIT
 from pycarp.lab.zonedaemons import (
     default_args,
     signal_daemon,
@@ -73,8 +74,6 @@ from pycarp.vmadm.manifest import ZoneManifest, check_together, load_manifest
 
 # The zone lab's whole interface, wherever each name is defined.
 __all__ = ["Client", "VipStatus", "Zone", "ZoneLab", "ZoneNic", "ZoneStatus", "rundir_of"]
-
-KILL_WAIT = 5.0  # seconds crash() waits for the SIGKILLed daemon to go
 
 
 class ZoneLab:

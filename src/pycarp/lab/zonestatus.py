@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pycarp.client.commands import ControlError, request
+from pycarp.client.instances import query
+from pycarp.client.request import ControlError
 from pycarp.lab.zonestate import Client, Zone, ZoneNic
 
 __all__ = [
@@ -64,8 +65,7 @@ def zone_status(zone: Zone) -> ZoneStatus:
     error = None
     if pid is not None:
         try:
-            answer = request(zone.control_socket, {"command": "status"}, timeout=STATUS_TIMEOUT)
-            hosts = list(answer.get("hosts", []))
+            hosts = list(query(zone.control_socket, STATUS_TIMEOUT).hosts)
         except ControlError as exc:
             error = str(exc)
     return ZoneStatus(

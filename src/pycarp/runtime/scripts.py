@@ -41,7 +41,6 @@ class SerialJobs:
         # Each host's unfinished jobs, with the direction the host had when each was submitted.
         self._live: dict[HostKey, dict[asyncio.Task[None], Direction | None]] = {}
         self._direction: dict[HostKey, Direction] = {}
-        self._timeout: dict[HostKey, float] = {}
 
     def submit(self, key: HostKey, job: Job) -> None:
         """Start job once every earlier job of the host has finished; return at once."""
@@ -63,13 +62,12 @@ class SerialJobs:
     def script(self, action: RunScript) -> None:
         """Run the action's commands in turn, as the host's next jobs."""
         self.turn(action.key, action.which)
-        self._timeout[action.key] = action.timeout
         for argv in action.commands:
-            self.run(action.key, argv)
+            self.run(action.key, argv, timeout=action.timeout)
 
-    def run(self, key: HostKey, argv: Sequence[str]) -> None:
-        """Run a script as the host's next job (with the timeout of its last RunScript)."""
-        args, timeout = list(argv), self._timeout.get(key, SCRIPT_TIMEOUT)
+    def run(self, key: HostKey, argv: Sequence[str], *, timeout: float = SCRIPT_TIMEOUT) -> None:
+        """Run a script as the host's next job."""
+        args = list(argv)
         self.submit(key, lambda: run_script(key, args, timeout=timeout))
 
     async def wait(self, timeout: float) -> bool:
@@ -173,8 +171,11 @@ class Output:
 
         From now on output is not kept: a background child that writes on is read and dropped.
         """
-        while self._read():
-            pass
+        # Bounded: a background child that writes on must not hold the event loop;
+        # only the last TAIL_BYTES are kept anyway.
+        for _ in range(TAIL_BYTES // 65536 + 2):
+            if not self._read():
+                break
         lines = self._data.decode(errors="replace").splitlines()
         if self._truncated or len(lines) > TAIL_LINES:
             lines = ["(earlier output left out)", *lines[-TAIL_LINES:]]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ipaddress import AddressValueError, IPv4Address
 
 from pycarp.cli.parser import EXIT_USAGE, Parser
-from pycarp.config.load import TOML_FORMAT, load_file
+from pycarp.config.load import TOML_FORMAT, read_config_file, settings_of_file
 from pycarp.core.errors import ConfigError
 from pycarp.vmadm.manifest import Manifest, read_json, read_manifest
 from pycarp.vmadm.rules import ERROR, Problem, Vip, check, error, reading_problems, unique
@@ -64,15 +64,12 @@ def load_vips(configs: Sequence[str], vips: Sequence[str], problems: list[Proble
 
 def _config_vips(path: str, problems: list[Problem]) -> list[Vip]:
     try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        problems.append(
-            error(path, f"cannot read: {exc.strerror or exc}", "give the config's path")
-        )
+        file = read_config_file(path)  # never blocks: a FIFO is refused, not opened
+    except ConfigError as exc:
+        problems.append(error(path, exc.reason, "give the config's path"))
         return []
     try:
-        kind, settings = load_file(path, check_machine=False)
+        kind, settings = settings_of_file(file, check_machine=False)
     except ConfigError as exc:
         problems += (
             error(

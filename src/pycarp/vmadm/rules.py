@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv4Network
 
+from pycarp.core.packet import virtual_mac
 from pycarp.vmadm.manifest import MISSING, NOT_FIXED, Flaw, Manifest, Nic
 
 ERROR = "error"
@@ -243,7 +244,7 @@ def _carrier(manifest: Manifest, nic: Nic, vip: Vip) -> Iterator[Problem]:
         yield error(
             _at(manifest, f"{here}.allow_mac_spoofing"),
             f"not true on {what}, but {vip.source} sets virtual_mac: frames from "
-            f"00:00:5e:00:00:{vip.vhid or 0:02x} are dropped",
+            f"{virtual_mac(vip.vhid or 0).hex(':')} are dropped",
             'set "allow_mac_spoofing": true on this NIC, or drop virtual_mac',
         )
     allowed = nic.allowed_ips

@@ -19,30 +19,20 @@ import logging
 import os
 import socket
 from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 from typing import Any
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from pycarp.core.actions import Network
+from pycarp.core.config import broadcast_of
 from pycarp.platform.base import AddressError
 
 NETLINK_ROUTE = 0
 OP_TIMEOUT = 5.0  # seconds for one netlink request: a wedged socket must not hang the daemon
 
 log = logging.getLogger(__name__)
-
-
-def broadcast_of(address: IPv4Address, prefixlen: int) -> IPv4Address | None:
-    """The broadcast address to configure with address/prefixlen, None for none.
-
-    Like iproute2's `brd +`: only up to /30; a /31 is point-to-point (RFC 3021)
-    and a /32 has no subnet to broadcast on.
-    """
-    if prefixlen > 30:
-        return None
-    return IPv4Network((address, prefixlen), strict=False).broadcast_address
 
 
 def _check_prefix(address: IPv4Address, prefixlen: int) -> None:
