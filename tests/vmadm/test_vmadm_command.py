@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -272,3 +273,15 @@ def test_manifests_with_ips_only_are_checked(
     code, lines, _ = run(argv, capsys)
     assert code == 1
     assert lines[0].startswith("zoneB.json: nics[0].ips[0]: error: 198.51.100.200 is the VIP")
+
+
+def test_a_fifo_as_config_is_refused_not_waited_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = write_scenario(tmp_path)[:2]
+    os.mkfifo(tmp_path / "pipe.cfg")  # opening it for reading would block for ever
+    code, lines, _ = run([*argv, "--config", "pipe.cfg"], capsys)
+    assert code == 1
+    assert lines[0] == (
+        "pipe.cfg: error: cannot read: not a regular file (a FIFO); fix: give the config's path"
+    )
