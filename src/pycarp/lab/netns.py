@@ -19,7 +19,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from types import TracebackType
 
@@ -29,6 +28,7 @@ from pycarp.lab.iproute import NETNS_DIR, NetnsExists, netns_entered
 from pycarp.lab.names import ALLOWED_NETWORKS, PREFIX, TAG_RE, port_name
 from pycarp.lab.nsexec import InNamespace
 from pycarp.lab.processes import stop_processes
+from pycarp.lab.wait import wait_until
 from pycarp.platform.rundir import netns_run_directory
 
 # LabError and NETNS_DIR are here for those who import them from this module.
@@ -222,13 +222,8 @@ class Host(InNamespace):
 
     def wait_running(self, running: bool, timeout: float = LINK_WAIT) -> None:
         """Wait (bounded) until eth0's RUNNING flag is `running`; LabError if it is not."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.running() == running:
-                return
-            if time.monotonic() >= deadline:
-                raise LabError(f"{self.netns}: {self.ifname} RUNNING did not become {running}")
-            time.sleep(0.02)
+        if not wait_until(lambda: self.running() == running, timeout):
+            raise LabError(f"{self.netns}: {self.ifname} RUNNING did not become {running}")
 
     def link_down(self, wait: bool = True) -> None:
         """Pull the cable: the bridge end goes down, so eth0 loses carrier."""

@@ -12,10 +12,10 @@ import logging
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterable
 
 from pycarp.lab.iproute import NsId
+from pycarp.lab.wait import wait_until
 
 __all__ = [
     "alive",
@@ -80,14 +80,12 @@ def reap(pid: int) -> None:
 
 def wait_gone(pid: int, start: int | None, timeout: float) -> bool:
     """Wait (bounded) until the process is gone, reaping it if it is ours; whether it is."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def gone() -> bool:
         reap(pid)
-        if not alive(pid, start):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(POLL)
+        return not alive(pid, start)
+
+    return wait_until(gone, timeout, interval=POLL)
 
 
 # --- by namespace ---------------------------------------------------------
@@ -121,16 +119,14 @@ def signal_ns_processes(ns_ids: set[NsId], sig: int) -> int:
 def kill_ns_processes(ns_ids: set[NsId], timeout: float) -> bool:
     """SIGKILL everything in these namespaces; wait (bounded, reaping ours) until none is left."""
     signal_ns_processes(ns_ids, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def none_left() -> bool:
         left = pids_in(ns_ids)
-        if not left:
-            return True
-        if time.monotonic() >= deadline:
-            return False
         for pid in left:
             reap(pid)
-        time.sleep(POLL)
+        return not left
+
+    return wait_until(none_left, timeout, interval=POLL)
 
 
 # --- our own children -----------------------------------------------------
@@ -166,11 +162,9 @@ def stop_processes(
     for proc in procs:
         _killpg(proc, signal.SIGTERM)
     signal_ns_processes(ns_ids, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if all(_leader_exited(p) for p in procs) and not pids_in(ns_ids):
-            break
-        time.sleep(POLL)
+    wait_until(
+        lambda: all(_leader_exited(p) for p in procs) and not pids_in(ns_ids), grace, interval=POLL
+    )
     # Also reaches group members that outlived a leader which obeyed SIGTERM.
     for proc in procs:
         _killpg(proc, signal.SIGKILL)
