@@ -39,14 +39,10 @@ class SourcedArg:
 
 
 class OptionsFileError(ConfigError):
-    """The file cannot be read or split; ``origin`` is the file's name, or "file:line".
+    """The file cannot be read or split; ``origin`` is the file's name, or "file:line"."""
 
-    ``line`` is the line at fault, or None when the file could not be read at all.
-    """
-
-    def __init__(self, reason: str, origin: str, *, line: int | None = None) -> None:
+    def __init__(self, reason: str, origin: str) -> None:
         super().__init__(None, reason, origin)
-        self.line = line
 
 
 def read_options_file(path: str | Path) -> list[str]:
@@ -71,13 +67,13 @@ def split_options_text(text: str, *, name: str) -> list[SourcedArg]:
         origin = f"{name}:{number}"
         if len(line) > MAX_LINE:
             reason = f"the line is {len(line)} characters long; at most {MAX_LINE} are allowed"
-            raise OptionsFileError(reason, origin, line=number)
+            raise OptionsFileError(reason, origin)
         try:
             # trailing blanks after a continuation backslash are an easy slip
             words = shlex.split(_strip_comment_and_continuation(line.rstrip(" \t\r")))
         except ValueError as exc:
             reason = _describe_shlex_error(exc)
-            raise OptionsFileError(reason, origin, line=number) from exc
+            raise OptionsFileError(reason, origin) from exc
         args.extend(SourcedArg(word, origin) for word in words)
     return args
 
