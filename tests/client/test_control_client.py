@@ -15,20 +15,12 @@ from typing import Any
 import pytest
 
 from pycarp.client import commands as control_client
-from pycarp.client.commands import (
-    ControlError,
-    human_duration,
-    reload_main,
-    render_reload,
-    render_table,
-    request,
-    status_main,
-    stepdown_main,
-)
+from pycarp.client.commands import ControlError, reload_main, request, status_main, stepdown_main
 from pycarp.client.instances import Instance
 from pycarp.client.request import answers
+from pycarp.client.table import human_duration, render_reload, render_table
 from pycarp.runtime.control import ControlServer
-from tests.runtime.test_control import MASTER, FakeHandler, full_backlog
+from tests.runtime.test_control import CHECK, MASTER, WEB, FakeHandler, full_backlog
 
 BACKUP = {
     "interface": "eth1",
@@ -81,10 +73,10 @@ async def run(main: Callable[[Sequence[str]], int], *argv: str) -> int:
 # --- rendering -----------------------------------------------------------------------
 
 TABLE = """\
-INSTANCE  INTERFACE  VHID  STATE   FOR    REASON                                            MASTER                            SENT/RECV  DROPS
-eth0-7    eth0       7     MASTER  1m58s  no advertisement within the master-down interval  198.51.100.201 1/0 (this host)    120/0      -
-pycarp    eth1       101   BACKUP  2h03m  a preferred master advertised                     203.0.113.202 1/0, seen 0.6s ago  3/7391     digest=12 ttl=1
-pycarp    eth2       3     INIT    -      -                                                 -                                 0/0        -"""  # noqa: E501
+INSTANCE  INTERFACE  VHID  STATE   FOR    DEMOTE  REASON                                            MASTER                            SENT/RECV  DROPS
+eth0-7    eth0       7     MASTER  1m58s  -       no advertisement within the master-down interval  198.51.100.201 1/0 (this host)    120/0      -
+pycarp    eth1       101   BACKUP  2h03m  -       a preferred master advertised                     203.0.113.202 1/0, seen 0.6s ago  3/7391     digest=12 ttl=1
+pycarp    eth2       3     INIT    -      -       -                                                 -                                 0/0        -"""  # noqa: E501
 
 
 def instance(name: str, *hosts: dict[str, Any], pid: int | None = 42) -> Instance:
@@ -104,7 +96,7 @@ def test_table_of_no_hosts() -> None:
 def test_table_survives_missing_and_odd_fields() -> None:
     odd = {"vhid": 1, "for": "soon", "dropped": [1]}
     assert render_table([instance("x", odd)]).splitlines()[1] == (
-        "x         -          1     -      -    -       -       -/-        -"
+        "x         -          1     -      -    -       -       -       -/-        -"
     )
 
 
@@ -160,9 +152,20 @@ def test_reload_summary() -> None:
 async def test_status_prints_the_table(
     daemon: tuple[str, FakeHandler], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path, _ = daemon
+    path, handler = daemon
     assert await run(status_main, "--control-socket", path) == 0
-    expected = render_table([Instance(path, os.getpid(), (MASTER, BACKUP))])
+    expected = render_table(
+        [
+            Instance(
+                path,
+                os.getpid(),
+                (MASTER, BACKUP),
+                handler.interfaces,
+                tuple(handler.checks),
+                tuple(handler.groups),
+            )
+        ]
+    )
     assert capsys.readouterr().out == expected + "\n"
     assert expected.splitlines()[1].startswith("ctl ")  # the daemon is named by its socket
 
@@ -174,7 +177,16 @@ async def test_status_json_is_a_list_of_daemons(
     assert await run(status_main, "--json", "--control-socket", path) == 0
     out = capsys.readouterr().out
     # the pid is the server's, from SO_PEERCRED: here this very process
-    assert json.loads(out) == [{"socket": path, "pid": os.getpid(), "hosts": [MASTER, BACKUP]}]
+    assert json.loads(out) == [
+        {
+            "socket": path,
+            "pid": os.getpid(),
+            "hosts": [MASTER, BACKUP],
+            "interfaces": {"eth0": {"dropped": {"ttl": 3}}},
+            "checks": [CHECK],
+            "groups": [WEB],
+        }
+    ]
     assert out.startswith("[\n  {\n")  # indented for people
 
 
@@ -391,5 +403,5 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_without_a_socket_every_daemon_of_the_run_directory_is_asked() -> None:
-    parser = control_client._parser("status", "")
+    parser = control_client.command_parser("status", "")
     assert parser.parse_args([]).control_socket is None

@@ -12,7 +12,7 @@ import pytest
 from pycarp.config import ucarp
 from pycarp.config.getopt import Given
 from pycarp.config.settings import DaemonSettings
-from pycarp.config.tomlkeys import HOST_KEYS, PROCESS_KEYS, Host
+from pycarp.config.tomlkeys import HOST_KEYS, PROCESS_KEYS, TABLES, Host
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
 from tests.config.config_helpers import BASE, error
@@ -20,8 +20,11 @@ from tests.config.toml_helpers import HEAD, errors, vhost
 
 MODEL_FIELDS = {field.name for field in dataclasses.fields(VirtualHostConfig)}
 PROCESS_FIELDS = {field.name for field in dataclasses.fields(DaemonSettings)} - {"vhosts"}
-# What no option sets: prefixes come with the addresses, plumb is TOML's only.
-NO_OPTION = {"prefixes", "plumb"}
+# TOML's only: plumb and demotion (ucarp's command line has no health checks).
+TOML_ONLY = {"plumb", "track", "demotion", "penalty"}
+TOML_ONLY_PROCESS = {"checks", "groups", "metrics"}  # checks: the [[check]] tables
+# What no option sets: prefixes come with the addresses.
+NO_OPTION = {"prefixes", *TOML_ONLY}
 
 
 BASE_FIELDS: dict[str, Any] = {
@@ -47,10 +50,13 @@ def given(key: str, value: str = "", origin: str | None = None) -> Given:
 def test_every_field_has_an_option_and_a_key() -> None:
     host = Host(0, {"password": "x"}, frozenset())
     for field in MODEL_FIELDS:
-        assert field in ucarp.OPTION_OF or field == "plumb", field  # plumb: TOML's only
+        assert field in ucarp.OPTION_OF or field in TOML_ONLY, field
         assert host.key_of(field) in HOST_KEYS, field
-    for field in PROCESS_FIELDS:
+    for field in PROCESS_FIELDS - TOML_ONLY_PROCESS:
         assert field in ucarp.OPTION_OF and field in PROCESS_KEYS, field
+    for field in TOML_ONLY_PROCESS:
+        assert field not in ucarp.OPTION_OF, field
+        assert field in PROCESS_KEYS or f"{field[:-1]}" in TABLES, field
     for key, field in ucarp.FIELDS.items():
         assert field in MODEL_FIELDS | PROCESS_FIELDS, key
         assert key == ucarp.PASSWORD or key in ucarp.TABLE.by_long, key

@@ -24,7 +24,7 @@ from pycarp.config.getopt import InfoRequested, scan
 from pycarp.config.load import load_file
 from pycarp.config.optionsfile import OptionsFileError, SourcedArg, split_options_text
 from pycarp.config.tomlfile import parse_toml
-from pycarp.config.tomlkeys import HOST_KEYS, PROCESS_KEYS, TABLES
+from pycarp.config.tomlkeys import CHECK_KEYS, HOST_KEYS, PROCESS_KEYS, TABLES
 from pycarp.core.errors import ConfigError
 
 FUZZ = settings(max_examples=300, deadline=None)
@@ -32,7 +32,7 @@ NAME = "fuzz.cfg"
 
 # --- TOML ------------------------------------------------------------------------------
 
-KEYS = [*HOST_KEYS, *PROCESS_KEYS, "addr", "pass", "prefixes", "group", "bogus"]
+KEYS = [*HOST_KEYS, *PROCESS_KEYS, *CHECK_KEYS, "addr", "pass", "prefixes", "bogus"]
 WORDS = st.sampled_from(["eth0", "lo", "198.51.100.1", "198.51.100.10/24", "224.0.0.18",
                          "on", "strict", "off", "none", "daemon", "", "-1", "0x10"])  # fmt: skip
 SCALARS = st.one_of(

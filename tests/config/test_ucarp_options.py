@@ -42,12 +42,18 @@ def test_defaults_are_ucarps() -> None:
         "virtual_mac": False,
         "script_timeout": 10,
         "replay": "on",
+        "track": (),  # ucarp's command line has no health checks, nor demotion
+        "demotion": "penalty",
+        "penalty": 100,
         "facility": "daemon",
         "debug": False,
         "daemonize": False,
         # one process per VIP, as ucarp: a socket each (the directory: test_rundir.py)
         "control_socket": f"{run_directory()}/eth0-7.sock",
         "control_group": None,
+        "checks": (),
+        "groups": (),
+        "metrics": None,
     }
 
 

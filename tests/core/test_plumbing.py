@@ -25,7 +25,8 @@ from pycarp.core.actions import (
 )
 from pycarp.core.node import Node
 from pycarp.core.plumbing import PLUMB_RETRY_FIRST, PLUMB_RETRY_MAX
-from pycarp.core.state import LEAVING, VirtualHost
+from pycarp.core.priority import LEAVING
+from pycarp.core.state import VirtualHost
 from pycarp.core.status import host_status
 from tests.helpers import (
     LINK,

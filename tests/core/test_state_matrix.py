@@ -26,7 +26,8 @@ from pycarp.core.actions import (
     State,
     StateChanged,
 )
-from pycarp.core.state import LEAVING, STEPDOWN_HOLD, VirtualHost
+from pycarp.core.priority import LEAVING
+from pycarp.core.state import STEPDOWN_HOLD, VirtualHost
 from pycarp.core.timing import SUPPRESSED_ADVSKEW
 from tests.helpers import LINK, MAC, FakeLan, make_advert, make_config, scripted
 

@@ -248,15 +248,19 @@ class VHost:
     advskew: int = 0
     preempt: bool = False
     password: str | None = None  # None: the [defaults] one
+    extra: tuple[str, ...] = ()  # more lines of the table, such as 'track = ["web"]'
 
 
 def all_vips(vhosts: Sequence[VHost]) -> list[str]:
     return [a for vh in vhosts for a in vh.addresses]
 
 
-def toml_config(host: Host, vhosts: Sequence[VHost], password: str) -> str:
+def toml_config(
+    host: Host, vhosts: Sequence[VHost], password: str, head: str = "", tail: str = ""
+) -> str:
+    """The file; `head` is more process options, `tail` more tables (such as [[check]]s)."""
     quote = json.dumps  # a JSON string of printable ASCII is a TOML basic string
-    lines = ['facility = "none"  # stderr, captured in daemon.log', "", "[defaults]"]
+    lines = ['facility = "none"  # stderr, captured in daemon.log', head, "", "[defaults]"]
     lines += [f"interface = {quote(host.ifname)}", f"srcip = {quote(host.ip)}"]
     lines.append(f"password = {quote(password)}")
     for vh in vhosts:
@@ -266,7 +270,8 @@ def toml_config(host: Host, vhosts: Sequence[VHost], password: str) -> str:
         lines.append(f"preempt = {'true' if vh.preempt else 'false'}")
         if vh.password is not None:
             lines.append(f"password = {quote(vh.password)}")
-    return "\n".join(lines) + "\n"
+        lines += vh.extra
+    return "\n".join([*lines, "", tail]) + "\n"
 
 
 @dataclass(kw_only=True)
@@ -275,6 +280,8 @@ class TomlDaemon(Daemon):
 
     vhosts: list[VHost]
     password: str = TOML_PASSWORD
+    head: str = ""  # more process options
+    tail: str = ""  # more tables
 
     @property
     def config_path(self) -> Path:
@@ -291,7 +298,7 @@ class TomlDaemon(Daemon):
         self.workdir.mkdir(parents=True, exist_ok=True)
         # Written then renamed: a reload never reads half a file.
         tmp = self.config_path.with_suffix(".tmp")
-        tmp.write_text(toml_config(self.host, self.vhosts, self.password))
+        tmp.write_text(toml_config(self.host, self.vhosts, self.password, self.head, self.tail))
         tmp.replace(self.config_path)
 
     def ready(self) -> bool:
@@ -403,13 +410,24 @@ class Daemons:
         return peer
 
     def toml(
-        self, host: Host, vhosts: Sequence[VHost], *, password: str = TOML_PASSWORD
+        self,
+        host: Host,
+        vhosts: Sequence[VHost],
+        *,
+        password: str = TOML_PASSWORD,
+        head: str = "",
+        tail: Callable[[Path], str] | str = "",
     ) -> TomlDaemon:
-        """pycarp --config with a file of these vhosts, written now; not started."""
+        """pycarp --config with a file of these vhosts, written now; not started.
+
+        `tail` may be a function of the daemon's work directory (for paths in [[check]]s).
+        """
         workdir = self._workdir(host, "toml")
         argv = (sys.executable, "-m", "pycarp", "--config", str(workdir / "pycarp.toml"))
+        tail_text = tail(workdir) if callable(tail) else tail
         daemon = TomlDaemon(host=host, workdir=workdir, name=f"pycarp@{host.role}", argv=argv,
-                            env=python_env(), vhosts=list(vhosts), password=password)  # fmt: skip
+                            env=python_env(), vhosts=list(vhosts), password=password,
+                            head=head, tail=tail_text)  # fmt: skip
         daemon.write_config()
         self.made.append(daemon)
         return daemon

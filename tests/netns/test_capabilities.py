@@ -18,6 +18,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -25,13 +26,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import pycarp
+from pycarp.client.request import request
 from pycarp.lab import Host, Lab
 from pycarp.lab.wait import wait_until
-from tests.netns.daemons import Daemon, Daemons
+from tests.netns.daemons import Daemon, Daemons, TomlDaemon, VHost
 
 pytestmark = pytest.mark.netns
 
@@ -183,9 +186,7 @@ def test_without_net_raw_it_fails_with_one_clear_line(
 
 
 def _capabilities(pid: int | None) -> dict[str, int]:
-    status = Path(f"/proc/{pid}/status").read_text()
-    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-    return {name: int(value, 16) for name, value in fields.items() if name.startswith("Cap")}
+    return _capabilities_of(Path(f"/proc/{pid}/status"))
 
 
 def test_a_root_daemon_keeps_only_the_two_and_still_plumbs_and_fails_over(
@@ -234,3 +235,49 @@ def test_scripts_of_a_root_daemon_keep_roots_capabilities(lab: Lab, daemons: Dae
     script = {k: int(v, 16) for k, v in (line.split(":\t") for line in lines)}
     assert script["CapEff"] == daemon_caps["CapBnd"], script
     assert f"{VIP}/32" in a.addresses(), peer.describe()  # the script plumbed it
+
+
+def test_no_thread_of_a_root_daemon_keeps_more_than_the_two(lab: Lab, daemons: Daemons) -> None:
+    """Capabilities are per thread: none made before the drop may keep root's.
+
+    A stale control socket makes the start probe it in a worker thread, an
+    HTTP check runs in worker threads, and the metrics endpoint is served.
+    """
+    host = lab.add_host("a", "198.51.100.86")
+    check = (
+        f'[[check]]\nname = "web"\ntype = "http"\nurl = "http://{host.ip}:8080/"\ninterval = 0.5\n'
+    )
+    daemon = daemons.toml(
+        host,
+        [VHost(VHID, (f"{VIP}/24",), extra=('track = ["web"]',))],
+        head=f'metrics = "{host.ip}:9406"\nmetrics_public = true\ndebug = true',
+        tail=check,
+    )
+    daemon.control_socket.parent.mkdir(parents=True, exist_ok=True)
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(daemon.control_socket))  # left behind, as by a daemon that was killed
+    stale.close()
+    daemon.start()
+    assert "removing stale control socket" in daemon.log(), daemon.describe()
+
+    def failures() -> int:
+        return int(request_status(daemon)["checks"][0]["results"]["failed"])
+
+    assert wait_until(lambda: failures() >= 2, WAIT), daemon.describe()  # ran, in worker threads
+    assert daemon.status()[VHID]["demote"] == 1
+    tasks = sorted(Path(f"/proc/{daemon.pid}/task").iterdir())
+    for task in tasks:
+        caps = _capabilities_of(task / "status")
+        assert (caps["CapEff"], caps["CapPrm"]) == (NET_CAPS, NET_CAPS), (task.name, caps)
+    assert "keep theirs" not in daemon.log(), daemon.describe()
+
+
+def _capabilities_of(path: Path) -> dict[str, int]:
+    fields = dict(line.split(":\t", 1) for line in path.read_text().splitlines() if ":\t" in line)
+    return {name: int(value, 16) for name, value in fields.items() if name.startswith("Cap")}
+
+
+def request_status(daemon: TomlDaemon) -> dict[str, Any]:
+    answer = request(str(daemon.control_socket), {"command": "status"}, timeout=2.0)
+    assert answer.get("ok"), answer
+    return answer

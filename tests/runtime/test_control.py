@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from pycarp.client.commands import request
+from pycarp.client.request import request
 from pycarp.core.errors import ConfigError
 from pycarp.runtime.control import ControlServer, ControlSocketError
+from pycarp.runtime.events import EventBus
 
 MASTER = {
     "interface": "eth0",
@@ -39,12 +40,35 @@ MASTER = {
 }
 
 
+WEB = {"name": "web", "count": 1, "failing": ["web"], "manual": 0, "hosts": ["eth0/vhid 7"]}
+CHECK = {
+    "name": "web",
+    "type": "http",
+    "group": "web",
+    "state": "failing",
+    "ok": False,
+    "detail": "HTTP 503",
+    "passes": 0,
+    "fails": 3,
+    "results": {"ok": 10, "failed": 3},
+    "last_ago": 0.4,
+    "for": 12.0,
+}
+
+
 class FakeHandler:
     """Answers like the daemon would, and records what it was asked."""
 
     def __init__(self) -> None:
         self.hosts = [MASTER]
+        self.interfaces: dict[str, Any] = {"eth0": {"dropped": {"ttl": 3}}}
+        self.checks = [CHECK]
+        self.groups = [WEB]
+        self.bus = EventBus()
+        self.events_error: Exception | None = None
         self.stepdowns: list[int | None] = []
+        self.promotions: list[int | None] = []
+        self.demotions: list[tuple[str, int]] = []
         self.reload_result: dict[str, Any] | Exception = {
             "added": ["eth1/vhid 9"],
             "removed": [],
@@ -54,16 +78,45 @@ class FakeHandler:
         self.status_error: Exception | None = None
         self.reload_delay = 0.0
 
-    def status(self) -> list[dict[str, Any]]:
+    def status(self) -> dict[str, Any]:
         if self.status_error is not None:
             raise self.status_error
-        return self.hosts
+        return {
+            "hosts": self.hosts,
+            "interfaces": self.interfaces,
+            "checks": self.checks,
+            "groups": self.groups,
+        }
 
     def stepdown(self, vhid: int | None) -> list[str]:
         if vhid not in (None, 7):
             raise ValueError(f"no virtual host has vhid {vhid}")
         self.stepdowns.append(vhid)
         return ["eth0/vhid 7"]
+
+    def promote(self, vhid: int | None) -> list[str]:
+        if vhid not in (None, 7):
+            raise ValueError(f"no virtual host has vhid {vhid}")
+        self.promotions.append(vhid)
+        return ["eth0/vhid 7"]
+
+    def demote(self, group: str, by: int) -> dict[str, Any]:
+        if group not in (g["name"] for g in self.groups):
+            raise ValueError(f"no demotion group {group!r}")
+        self.demotions.append((group, by))
+        manual = max(0, by)
+        return {
+            "group": group,
+            "count": 1 + manual,
+            "manual": manual,
+            "failing": ["web"],
+            "hosts": ["eth0/vhid 7"],
+        }
+
+    def events(self) -> EventBus:
+        if self.events_error is not None:
+            raise self.events_error
+        return self.bus
 
     async def reload(self) -> dict[str, Any]:
         await asyncio.sleep(self.reload_delay)
@@ -109,7 +162,13 @@ async def raw(path: str, data: bytes) -> list[dict[str, Any]]:
 
 
 async def test_status_round_trip(server: ControlServer, path: str) -> None:
-    assert await ask(path, {"command": "status"}) == {"ok": True, "hosts": [MASTER]}
+    assert await ask(path, {"command": "status"}) == {
+        "ok": True,
+        "hosts": [MASTER],
+        "interfaces": {"eth0": {"dropped": {"ttl": 3}}},
+        "checks": [CHECK],
+        "groups": [WEB],
+    }
 
 
 async def test_stepdown_one_and_all(server: ControlServer, path: str, handler: FakeHandler) -> None:
@@ -125,11 +184,76 @@ async def test_stepdown_unknown_vhid_is_refused(server: ControlServer, path: str
     assert answer == {"ok": False, "error": "no virtual host has vhid 8"}
 
 
+@pytest.mark.parametrize("command", ["stepdown", "promote"])
 @pytest.mark.parametrize("vhid", [0, 256, "7", 7.0, True, [7]])
-async def test_stepdown_vhid_must_be_a_vhid(server: ControlServer, path: str, vhid: Any) -> None:
-    answer = await ask(path, {"command": "stepdown", "vhid": vhid})
+async def test_stepdown_and_promote_vhid_must_be_a_vhid(
+    server: ControlServer, path: str, vhid: Any, command: str
+) -> None:
+    answer = await ask(path, {"command": command, "vhid": vhid})
     assert answer["ok"] is False
     assert answer["error"].startswith("vhid must be a number from 1 to 255")
+
+
+async def test_promote_one_and_all(server: ControlServer, path: str, handler: FakeHandler) -> None:
+    answer = await ask(path, {"command": "promote", "vhid": 7})
+    assert answer == {"ok": True, "promoted": ["eth0/vhid 7"]}
+    await ask(path, {"command": "promote"})
+    assert handler.promotions == [7, None]
+    assert await ask(path, {"command": "promote", "vhid": 8}) == {
+        "ok": False,
+        "error": "no virtual host has vhid 8",
+    }
+
+
+async def test_demote_answers_the_group(
+    server: ControlServer, path: str, handler: FakeHandler
+) -> None:
+    answer = await ask(path, {"command": "demote", "group": "web", "by": 2})
+    assert answer == {
+        "ok": True,
+        "group": "web",
+        "count": 3,
+        "manual": 2,
+        "failing": ["web"],
+        "hosts": ["eth0/vhid 7"],
+    }
+    await ask(path, {"command": "demote", "group": "web", "by": -255})
+    await ask(path, {"command": "demote", "group": "web"})  # by: 1
+    assert handler.demotions == [("web", 2), ("web", -255), ("web", 1)]
+
+
+async def test_demote_of_an_unknown_group_is_refused(server: ControlServer, path: str) -> None:
+    answer = await ask(path, {"command": "demote", "group": "db", "by": 1})
+    assert answer == {"ok": False, "error": "no demotion group 'db'"}
+
+
+@pytest.mark.parametrize("group", [None, "", 7, ["web"], "x" * 64, "no spaces", "-web", "é"])
+async def test_demote_group_must_be_a_name(
+    server: ControlServer, path: str, handler: FakeHandler, group: Any
+) -> None:
+    answer = await ask(path, {"command": "demote", "group": group, "by": 1})
+    assert answer["ok"] is False
+    assert answer["error"].startswith("group must be the name of a demotion group (1 to 63 ")
+    assert len(answer["error"]) < 200
+    assert handler.demotions == []
+
+
+@pytest.mark.parametrize("by", [True, False, 1.0, "1", "+1", None, 256, -256, [1]])
+async def test_demote_by_must_be_a_small_number(
+    server: ControlServer, path: str, handler: FakeHandler, by: Any
+) -> None:
+    answer = await ask(path, {"command": "demote", "group": "web", "by": by})
+    assert answer["ok"] is False
+    assert answer["error"].startswith("by must be a number from -255 to 255, not ")
+    assert handler.demotions == []
+
+
+async def test_a_63_character_group_is_a_name(
+    server: ControlServer, path: str, handler: FakeHandler
+) -> None:
+    name = "g" * 63
+    handler.groups = [{**WEB, "name": name}]
+    assert (await ask(path, {"command": "demote", "group": name, "by": 1}))["ok"] is True
 
 
 async def test_reload_passes_the_changes_through(server: ControlServer, path: str) -> None:
@@ -197,7 +321,10 @@ async def test_a_last_request_without_newline_is_answered(server: ControlServer,
         (b"\n", "the request is not valid JSON"),
         (b"[" * 60000 + b"\n", "the request is not valid JSON"),  # too deep to parse
         (b'["status"]\n', "the request must be a JSON object"),
-        (b'{"command": "reboot"}\n', "unknown command 'reboot' (known: status, stepdown, reload)"),
+        (
+            b'{"command": "reboot"}\n',
+            "unknown command 'reboot' (known: status, stepdown, promote, demote, reload, events)",
+        ),
         (b"{}\n", "unknown command None"),
     ],
 )

@@ -26,7 +26,7 @@ async def test_the_loop_runs_while_the_loader_blocks() -> None:
     none = cast(Any, None)
     daemon = Daemon(DaemonSettings(vhosts=()), Node([], counter=lambda: 0), none, {}, none, None)
     daemon.loader = slow_loader
-    reload = asyncio.ensure_future(daemon.reload())
+    reload = asyncio.ensure_future(daemon.commands.reload())
     ticks = 0
     while ticks < 5:  # the loop turns while the loader is blocked
         await asyncio.sleep(0.01)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 
 from pycarp import __version__
 from pycarp.config.getopt import Option
 from pycarp.config.load import Loaded
+from pycarp.config.settings import DaemonSettings
 from pycarp.config.ucarp import OPTIONS
 from pycarp.config.values import NO_CONTROL_SOCKET
+from pycarp.core.checkconfig import CheckConfig
 from pycarp.core.config import VirtualHostConfig
 
-__all__ = ["PROG", "describe", "summary", "usage", "version"]
+__all__ = ["PROG", "describe", "describe_check", "summary", "usage", "version"]
 
 PROG = "pycarp"
 
@@ -38,6 +41,8 @@ def usage(subcommands: Iterable[str]) -> str:
         "several virtual hosts; only --facility, --debug, --daemonize, --control-socket",
         "and --control-group may go with it. See docs/config.md.",
         f"{PROG} check-config FILE [options] is {PROG} --check-config FILE [options].",
+        f"{PROG} status, stepdown [VHID], promote [VHID], demote GROUP [+N|-N], reload and",
+        "events talk to the running daemons (see docs/status.md); each one takes --help.",
         "",
         "Sample usage:",
         "",
@@ -59,12 +64,19 @@ def _usage_line(option: Option) -> str:
 
 def summary(loaded: Loaded, *, check_machine: bool) -> str:
     """What --check-config prints for a good configuration."""
-    count = len(loaded.settings.vhosts)
-    head = f"{', '.join(loaded.sources)}: OK, {count} virtual host{'s' if count > 1 else ''}"
+    settings = loaded.settings
+    head = f"{', '.join(loaded.sources)}: OK, {_count(len(settings.vhosts), 'virtual host')}"
+    if settings.checks:
+        head += f", {_count(len(settings.checks), 'check')}"
     if not check_machine:
         head += " (interfaces, scripts and password files not checked)"
-    lines = [head, _describe_process(loaded), *map(describe, loaded.settings.vhosts)]
+    lines = [head, _describe_process(loaded), *map(describe, settings.vhosts)]
+    lines += [*map(describe_check, settings.checks), *_describe_groups(settings)]
     return "\n".join(lines) + "\n"
+
+
+def _count(count: int, what: str) -> str:
+    return f"{count} {what}{'s' if count != 1 else ''}"
 
 
 def _describe_process(loaded: Loaded) -> str:
@@ -73,7 +85,9 @@ def _describe_process(loaded: Loaded) -> str:
     socket = settings.control_socket or NO_CONTROL_SOCKET
     if settings.control_socket and settings.control_group:
         socket += f" (mode 0660, group {settings.control_group})"
-    return "; ".join([f"process: facility {settings.facility}", f"control socket {socket}", *flags])
+    metrics = [f"metrics on {settings.metrics}"] if settings.metrics else []
+    parts = [f"process: facility {settings.facility}", f"control socket {socket}", *metrics]
+    return "; ".join([*parts, *flags])
 
 
 def describe(vhost: VirtualHostConfig) -> str:
@@ -85,7 +99,34 @@ def describe(vhost: VirtualHostConfig) -> str:
     actions += [
         f"{key} {path}" for key in ("upscript", "downscript") if (path := getattr(vhost, key))
     ]
-    return (
+    line = (
         f"{vhost.interface} vhid {vhost.vhid}: {networks}; {' '.join([timing, *flags])}; "
         f"{', '.join(actions) or 'no plumbing and no scripts'}"
     )
+    if vhost.track:
+        how = f"penalty {vhost.penalty}" if vhost.demotion == "penalty" else "stepdown"
+        line += f"; tracks {', '.join(vhost.track)} ({how})"
+    return line
+
+
+def describe_check(check: CheckConfig) -> str:
+    """One line about a health check, as --check-config prints it."""
+    if check.type == "command":
+        argv = ["/bin/sh", "-c", *check.command] if check.shell else list(check.command)
+        what = shlex.join(argv)
+    elif check.type == "tcp":
+        what = f"[{check.host}]:{check.port}" if ":" in check.host else f"{check.host}:{check.port}"
+    elif check.type == "http":
+        what = f"{check.url} expect {check.expect}"
+    else:
+        what = check.interface
+    counts = f"timeout {check.timeout:g}s, rise {check.rise}, fall {check.fall}"
+    return (
+        f"check {check.name}: {check.type} {what} every {check.interval:g}s ({counts}) "
+        f"-> group {check.demotes}"
+    )
+
+
+def _describe_groups(settings: DaemonSettings) -> list[str]:
+    """A line for each demotion group without a check: only `pycarp demote` moves it."""
+    return [f"group {group}: no check (moved by pycarp demote only)" for group in settings.groups]

@@ -1,10 +1,11 @@
-"""`pycarp status`, `pycarp stepdown`, `pycarp reload`: ask the running daemons.
+"""`pycarp status`, `stepdown`, `promote`, `demote`, `reload`: ask the running daemons.
 
 They talk to the daemons' control sockets (pycarp.runtime.control): the one
 given with --control-socket, or else every daemon in the run directory of
-this network namespace (pycarp.instances), picking by vhid where one is
-needed. They exit 0 when it was done, 1 when a daemon said no or none could
-be reached, 2 for a bad command line. Errors are one line on stderr.
+this network namespace (pycarp.client.instances), picking by vhid or group
+where one is needed. They exit 0 when it was done, 1 when a daemon said no
+or none could be reached, 2 for a bad command line. Errors are one line on
+stderr. `pycarp events` (pycarp.client.events) shares the helpers here.
 """
 
 from __future__ import annotations
@@ -19,15 +20,22 @@ from typing import Any
 from pycarp.cli.parser import EXIT_USAGE, Parser
 from pycarp.client.instances import Instance, query, socket_paths, survey
 from pycarp.client.request import TIMEOUT, ControlError, request
+from pycarp.client.table import describe_group, render_reload, render_table
+from pycarp.core.checkconfig import MAX_GROUP, name_problem
 from pycarp.platform.rundir import run_directory
 
 __all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
     "ControlError",
-    "human_duration",
+    "all_daemons",
+    "command_parser",
+    "demote_main",
+    "promote_main",
+    "quiet_stdout",
     "reload_main",
-    "render_reload",
-    "render_table",
     "request",
+    "run_command",
     "status_main",
     "stepdown_main",
 ]
@@ -42,11 +50,13 @@ RELOAD_TIMEOUT = 30.0  # a reload may open interfaces and run scripts
 
 def status_main(argv: Sequence[str]) -> int:
     """``pycarp status [--json] [--control-socket PATH]``."""
-    parser = _parser("status", "Show the state of each virtual host of the running daemons.")
+    parser = command_parser(
+        "status", "Show the state of each virtual host, check and demotion group of the daemons."
+    )
     parser.add_argument(
         "--json", action="store_true", help="print a JSON list, one object per daemon, indented"
     )
-    return _run(parser, argv, _status)
+    return run_command(parser, argv, _status)
 
 
 def stepdown_main(argv: Sequence[str]) -> int:
@@ -56,7 +66,36 @@ def stepdown_main(argv: Sequence[str]) -> int:
         "Make MASTER virtual hosts step down to BACKUP (as SIGUSR2).",
         "only this vhid, on every daemon that runs it (default: all, of the one daemon)",
     )
-    return _run(parser, argv, _stepdown)
+    return run_command(parser, argv, _stepdown)
+
+
+def promote_main(argv: Sequence[str]) -> int:
+    """``pycarp promote [VHID] [--control-socket PATH]``."""
+    parser = _vhid_parser(
+        "promote",
+        "Make virtual hosts MASTER now, whatever the election says, until they leave MASTER.",
+        "only this vhid, on every daemon that runs it (default: all, of the one daemon)",
+    )
+    return run_command(parser, argv, _promote)
+
+
+def demote_main(argv: Sequence[str]) -> int:
+    """``pycarp demote GROUP [+N|-N] [--control-socket PATH]``."""
+    parser = command_parser(
+        "demote",
+        "Change the manual part of a demotion group's count (never below 0), on every "
+        "daemon that has the group; +0 only shows it.",
+    )
+    parser.add_argument("group", type=_group, metavar="GROUP", help="the demotion group")
+    parser.add_argument(
+        "by",
+        nargs="?",
+        type=_adjustment,
+        default=1,
+        metavar="+N|-N",
+        help=f"add N to it, or take N off (-{MAX_GROUP}..+{MAX_GROUP}; default +1)",
+    )
+    return run_command(parser, argv, _demote)
 
 
 def reload_main(argv: Sequence[str]) -> int:
@@ -66,11 +105,11 @@ def reload_main(argv: Sequence[str]) -> int:
         "Make a running daemon re-read its configuration.",
         "reload the daemon that runs this vhid (needed when several run)",
     )
-    return _run(parser, argv, _reload)
+    return run_command(parser, argv, _reload)
 
 
 def _vhid_parser(command: str, description: str, vhid_help: str) -> argparse.ArgumentParser:
-    parser = _parser(command, description)
+    parser = command_parser(command, description)
     parser.add_argument("vhid", nargs="?", type=_vhid, metavar="VHID", help=vhid_help)
     return parser
 
@@ -79,44 +118,87 @@ def _status(args: argparse.Namespace) -> str:
     if args.control_socket is not None:
         found = [query(args.control_socket, TIMEOUT)]
     else:
-        found = _all_daemons()
+        found = all_daemons()
     if args.json:
         return json.dumps([instance.to_json() for instance in found], indent=2)
     return render_table(found)
 
 
 def _stepdown(args: argparse.Namespace) -> str:
-    if args.control_socket is not None:
-        targets = [args.control_socket]
-    elif args.vhid is not None:
-        targets = [i.socket for i in _running(_all_daemons(), args.vhid)]
-    else:
-        targets = [_only_daemon("stepdown").socket]
-    stepped: list[str] = []
-    failures: list[str] = []
-    for path in targets:
-        try:
-            answer = _ask(path, {"command": "stepdown", "vhid": args.vhid})
-        except ControlError as exc:
-            failures.append(str(exc) if len(targets) == 1 else f"{path}: {exc}")
-            continue
-        stepped += (str(host) for host in answer.get("stepped_down") or [])
-    lines = [f"{host}: stepped down to BACKUP" for host in stepped]
-    if failures:
-        if lines:
-            print("\n".join(lines), flush=True)  # what did happen, before the error
-        raise ControlError("; ".join(failures))
+    lines = _each_host(args, "stepdown", "stepped_down", "stepped down to BACKUP")
     if not lines:
         which = "no virtual host" if args.vhid is None else f"no virtual host with vhid {args.vhid}"
         return f"nothing to do: {which} was MASTER"
     return "\n".join(lines)
 
 
+def _promote(args: argparse.Namespace) -> str:
+    lines = _each_host(args, "promote", "promoted", "promoted to MASTER")
+    if not lines:
+        which = "every virtual host" if args.vhid is None else f"vhid {args.vhid}"
+        return f"nothing to do: {which} was MASTER already"
+    return "\n".join(lines)
+
+
+def _each_host(args: argparse.Namespace, command: str, key: str, done: str) -> list[str]:
+    """Send ``command`` for args.vhid to the daemons that run it; a line per host it did.
+
+    Without a vhid (nor --control-socket) the one daemon running here is asked.
+    """
+    if args.control_socket is not None:
+        targets = [args.control_socket]
+    elif args.vhid is not None:
+        targets = [i.socket for i in _running(all_daemons(), args.vhid)]
+    else:
+        targets = [_only_daemon(command).socket]
+    payload = {"command": command, "vhid": args.vhid}
+    return _ask_each(
+        targets, payload, lambda answer: [f"{h}: {done}" for h in answer.get(key) or []]
+    )
+
+
+def _demote(args: argparse.Namespace) -> str:
+    if args.control_socket is not None:
+        targets = [args.control_socket]
+    else:
+        targets = [i.socket for i in _having(all_daemons(), args.group)]
+    payload = {"command": "demote", "group": args.group, "by": args.by}
+    lines = _ask_each(
+        targets, payload, lambda answer: [describe_group(answer, answer.get("group", args.group))]
+    )
+    return "\n".join(lines)
+
+
+def _ask_each(
+    targets: Sequence[str],
+    payload: dict[str, Any],
+    lines_of: Callable[[dict[str, Any]], list[str]],
+) -> list[str]:
+    """Ask each daemon of ``targets``; the lines of their answers.
+
+    If any says no: what the others did is printed, then ControlError says why.
+    """
+    lines: list[str] = []
+    failures: list[str] = []
+    for path in targets:
+        try:
+            answer = _ask(path, payload)
+        except ControlError as exc:
+            failures.append(str(exc) if len(targets) == 1 else f"{path}: {exc}")
+            continue
+        lines += lines_of(answer)
+    if failures:
+        if lines:
+            print("\n".join(lines), flush=True)  # what did happen, before the error
+        raise ControlError("; ".join(failures))
+    return lines
+
+
 def _reload(args: argparse.Namespace) -> str:
     if args.control_socket is not None:
         path = args.control_socket
     elif args.vhid is not None:
-        running = _running(_all_daemons(), args.vhid)
+        running = _running(all_daemons(), args.vhid)
         if len(running) > 1:
             listed = ", ".join(i.socket for i in running)
             raise ControlError(
@@ -139,7 +221,7 @@ def _ask(path: str, payload: dict[str, Any], timeout: float = TIMEOUT) -> dict[s
 # --- finding the daemons -----------------------------------------------------------
 
 
-def _all_daemons() -> list[Instance]:
+def all_daemons() -> list[Instance]:
     """Every daemon in this namespace's run directory; ControlError if none answers.
 
     The ones that cannot be reached are mentioned on stderr.
@@ -167,7 +249,7 @@ def _running(found: Sequence[Instance], vhid: int) -> list[Instance]:
 
 def _only_daemon(command: str) -> Instance:
     """The one daemon running here; ControlError naming them all if there are several."""
-    found = _all_daemons()
+    found = all_daemons()
     if len(found) > 1:
         listed = ", ".join(i.socket for i in found)
         raise ControlError(
@@ -177,6 +259,19 @@ def _only_daemon(command: str) -> Instance:
     return found[0]
 
 
+def _having(found: Sequence[Instance], group: str) -> list[Instance]:
+    """The daemons among ``found`` that have demotion group ``group``; ControlError if none."""
+    having = [instance for instance in found if group in _groups(instance)]
+    if not having:
+        listed = ", ".join(f"{i.socket} ({', '.join(_groups(i)) or 'no groups'})" for i in found)
+        raise ControlError(f"no demotion group {group!r} in any pycarp here ({listed})")
+    return having
+
+
+def _groups(instance: Instance) -> list[str]:
+    return [str(group.get("name")) for group in instance.groups]
+
+
 def _vhids(instance: Instance) -> str:
     return ", ".join(str(vhid) for vhid in instance.vhids) or "none"
 
@@ -184,11 +279,15 @@ def _vhids(instance: Instance) -> str:
 # --- command line ------------------------------------------------------------------
 
 
-def _run(
+def run_command(
     parser: argparse.ArgumentParser,
     argv: Sequence[str],
-    action: Callable[[argparse.Namespace], str],
+    action: Callable[[argparse.Namespace], str | None],
 ) -> int:
+    """Parse ``argv``, run ``action`` and print what it returns (None: it printed already).
+
+    A ControlError is the one-line error and exit status 1.
+    """
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as stop:  # --help (0) or a usage error (2), already printed
@@ -198,14 +297,21 @@ def _run(
     except ControlError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    try:
-        print(output, flush=True)
-    except BrokenPipeError:  # `pycarp status | head`: the reader had enough
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+    if output is not None:
+        try:
+            print(output, flush=True)
+        except BrokenPipeError:  # `pycarp status | head`: the reader had enough
+            quiet_stdout()
     return EXIT_OK
 
 
-def _parser(command: str, description: str) -> argparse.ArgumentParser:
+def quiet_stdout() -> None:
+    """After EPIPE on stdout: no more output, and no error when Python flushes it at exit."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def command_parser(command: str, description: str) -> argparse.ArgumentParser:
+    """The parser of ``pycarp COMMAND``, with --control-socket."""
     parser = Parser(prog=f"pycarp {command}", description=description)
     parser.add_argument(
         "--control-socket",
@@ -226,101 +332,22 @@ def _vhid(text: str) -> int:
     return vhid
 
 
-# --- rendering -------------------------------------------------------------------
-
-COLUMNS = (
-    *("INSTANCE", "INTERFACE", "VHID", "STATE", "FOR", "REASON", "MASTER", "SENT/RECV"),
-    "DROPS",
-)
-FAULT_INDENT = "  "
-
-
-def render_table(instances: Sequence[Instance]) -> str:
-    """The status table: one row per virtual host of each daemon, columns aligned.
-
-    INSTANCE names the daemon by its socket (``eth0-101`` for
-    /run/pycarp/eth0-101.sock). A host with a fault gets a line of its own
-    under its row.
-    """
-    hosts = [(instance.name, host) for instance in instances for host in instance.hosts]
-    if not hosts:
-        return "no virtual hosts"
-    rows = [COLUMNS, *(_row(name, host) for name, host in hosts)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    lines = [_line(COLUMNS, widths)]
-    for row, (_, host) in zip(rows[1:], hosts, strict=True):
-        lines.append(_line(row, widths))
-        if host.get("fault"):  # absent, null or empty: no fault
-            lines.append(f"{FAULT_INDENT}fault: {host['fault']}")
-    return "\n".join(lines)
+def _group(text: str) -> str:
+    if name_problem(text) is not None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a demotion group (1 to 63 letters, digits, '_', '.' or '-')"
+        )
+    return text
 
 
-def _line(row: Sequence[str], widths: Sequence[int]) -> str:
-    return "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-
-
-def _row(name: str, host: dict[str, Any]) -> tuple[str, ...]:
-    return (
-        name,
-        _cell(host.get("interface")),
-        _cell(host.get("vhid")),
-        _cell(host.get("state")),
-        human_duration(host.get("for")),
-        _cell(host.get("reason")),
-        _master(host),
-        f"{_cell(host.get('adverts_sent'))}/{_cell(host.get('adverts_received'))}",
-        _drops(host.get("dropped")),
-    )
-
-
-def _master(host: dict[str, Any]) -> str:
-    address = host.get("master")
-    if address is None:
-        return "-"
-    timing = f"{_cell(host.get('master_advbase'))}/{_cell(host.get('master_advskew'))}"
-    if host.get("state") == "MASTER":
-        return f"{address} {timing} (this host)"
-    seen = host.get("master_seen_ago")
-    return f"{address} {timing}" + ("" if seen is None else f", seen {human_duration(seen)} ago")
-
-
-def _drops(dropped: Any) -> str:
-    if not isinstance(dropped, dict) or not dropped:
-        return "-"
-    return " ".join(f"{reason}={count}" for reason, count in sorted(dropped.items()))
-
-
-def _cell(value: Any) -> str:
-    return "-" if value is None else str(value)
-
-
-def human_duration(seconds: Any) -> str:
-    """42s, 5m07s, 2h03m, 3d04h; tenths under 10 s; "-" when unknown."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        return "-"
-    seconds = max(0.0, float(seconds))
-    if seconds < 10:
-        return f"{int(seconds * 10) / 10:.1f}s"  # cut, not rounded: 9.96 s is not 10.0 s
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
-
-
-def render_reload(answer: dict[str, Any]) -> str:
-    """What a reload did: a summary line, then one line per host added, removed, changed."""
-    groups = {kind: _names(answer.get(kind)) for kind in ("added", "removed", "changed")}
-    unchanged = _names(answer.get("unchanged"))
-    counts = ", ".join(f"{len(names)} {kind}" for kind, names in groups.items())
-    lines = [f"reloaded: {counts}, {len(unchanged)} unchanged"]
-    for kind, names in groups.items():
-        lines += (f"  {kind:<8} {name}" for name in names)
-    return "\n".join(lines)
-
-
-def _names(value: Any) -> list[str]:
-    return [str(item) for item in value] if isinstance(value, list) else []
+def _adjustment(text: str) -> int:
+    """+N or -N (a plain N is +N)."""
+    try:
+        by = int(text, 10)
+    except ValueError:
+        by = None
+    if by is None or not -MAX_GROUP <= by <= MAX_GROUP:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an adjustment (+N or -N, N at most {MAX_GROUP})"
+        )
+    return by

@@ -24,11 +24,15 @@ MAX_PARALLEL = 16  # sockets asked at once
 
 @dataclass(frozen=True)
 class Instance:
-    """One daemon that answered: its socket, its pid and its virtual hosts' status."""
+    """One daemon that answered: its socket, its pid and its status document."""
 
     socket: str
     pid: int | None
     hosts: tuple[dict[str, Any], ...]
+    # The rest of the document (docs/status.md); empty from a daemon that predates them.
+    interfaces: dict[str, Any] = field(default_factory=dict)  # name -> {"dropped": {...}}
+    checks: tuple[dict[str, Any], ...] = ()
+    groups: tuple[dict[str, Any], ...] = ()
 
     @property
     def name(self) -> str:
@@ -48,7 +52,14 @@ class Instance:
         return vhid in self.vhids
 
     def to_json(self) -> dict[str, Any]:
-        return {"socket": self.socket, "pid": self.pid, "hosts": list(self.hosts)}
+        return {
+            "socket": self.socket,
+            "pid": self.pid,
+            "hosts": list(self.hosts),
+            "interfaces": self.interfaces,
+            "checks": list(self.checks),
+            "groups": list(self.groups),
+        }
 
 
 @dataclass(frozen=True)
@@ -76,7 +87,22 @@ def query(path: str, timeout: float) -> Instance:
     hosts = answer.get("hosts")
     if not isinstance(hosts, list) or not all(isinstance(h, dict) for h in hosts):
         raise ControlError(f"unexpected answer on control socket {path}")
-    return Instance(path, pid, tuple(hosts))
+    interfaces = answer.get("interfaces")
+    return Instance(
+        path,
+        pid,
+        tuple(hosts),
+        interfaces if isinstance(interfaces, dict) else {},
+        _objects(answer.get("checks")),
+        _objects(answer.get("groups")),
+    )
+
+
+def _objects(value: Any) -> tuple[dict[str, Any], ...]:
+    """The objects of a list in the document; none for a missing or odd value."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(item for item in value if isinstance(item, dict))
 
 
 def survey(paths: Sequence[str], timeout: float) -> Survey:

@@ -2,7 +2,8 @@
 
 The interface must exist, the scripts must be executable, the password file
 readable, both writable by no one but root or this user, and the control
-group known. Checking a configuration meant for
+group known; so must a carrier check's interface and a command check's
+program. Checking a configuration meant for
 another host (``--no-machine-checks``) skips all of these. Each check raises
 ConfigError naming the field (of VirtualHostConfig or DaemonSettings) at fault.
 """
@@ -18,11 +19,13 @@ from dataclasses import replace
 
 from pycarp.config.files import FileProblem, read_regular_file
 from pycarp.config.settings import group_id
+from pycarp.core.checkconfig import CheckConfig
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
 
 __all__ = [
     "check_control_group",
+    "check_health",
     "check_script",
     "check_vhost",
     "check_writers",
@@ -130,3 +133,20 @@ def check_vhost(vhost: VirtualHostConfig) -> tuple[VirtualHostConfig, list[Confi
     upscript = checked("upscript", vhost.upscript)
     downscript = checked("downscript", vhost.downscript)
     return replace(vhost, upscript=upscript, downscript=downscript), problems
+
+
+def check_health(check: CheckConfig) -> list[ConfigError]:
+    """Every problem this machine has with a health check.
+
+    A command run without a shell is held to the scripts' rules: the daemon
+    runs it with its own rights. A shell command is /bin/sh's to find.
+    """
+    problems: list[ConfigError] = []
+    if check.type == "carrier" and not interface_exists(check.interface):
+        problems.append(ConfigError("interface", f"no such interface: {check.interface!r}"))
+    if check.type == "command" and not check.shell:
+        try:
+            check_script(check.command[0], "command")
+        except ConfigError as exc:
+            problems.append(exc)
+    return problems

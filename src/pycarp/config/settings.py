@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pycarp.core.checkconfig import CheckConfig
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
 from pycarp.platform.rundir import run_directory
@@ -37,6 +38,21 @@ def group_id(group: str) -> int:
         raise ConfigError("control_group", f"no such group: {group!r}") from None
 
 
+DEFAULT_METRICS_HOST = "127.0.0.1"
+DEFAULT_METRICS_PORT = 9406
+
+
+@dataclass(frozen=True)
+class MetricsAddress:
+    """Where the Prometheus endpoint listens: an IP address (not a name) and a TCP port."""
+
+    host: str = DEFAULT_METRICS_HOST
+    port: int = DEFAULT_METRICS_PORT
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
 @dataclass(frozen=True)
 class DaemonSettings:
     vhosts: tuple[VirtualHostConfig, ...]
@@ -46,6 +62,9 @@ class DaemonSettings:
     # None: no control socket
     control_socket: str | None = field(default_factory=default_control_socket)
     control_group: str | None = None  # group allowed to use the control socket (mode 0660)
+    checks: tuple[CheckConfig, ...] = ()  # health checks (core/checkconfig.py)
+    groups: tuple[str, ...] = ()  # demotion groups without a check: moved by `pycarp demote` only
+    metrics: MetricsAddress | None = None  # the Prometheus endpoint; None: off
 
 
 # What the daemon calls to reload: the same sources read again; ConfigError if bad.

@@ -20,14 +20,14 @@ one line naming the file, the table (``vhost[2] (vhid 101)``) and the key.
 The range checks are VirtualHostConfig's, the other value checks
 pycarp.config.values' and the checks of this machine (interface, scripts,
 password file) pycarp.config.machine's, as for ucarp options, so the two ways
-of configuring pycarp cannot disagree.
+of configuring pycarp cannot disagree. The [[check]] tables, demotion
+groups and the metrics endpoint are pycarp.config.tomlchecks'; reading the
+text (UTF-8, syntax errors) is pycarp.config.tomltext's.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from ipaddress import IPv4Address
@@ -37,6 +37,7 @@ from typing import Any
 from pycarp.config import machine
 from pycarp.config.files import CONFIG_FILE_LIMIT, FileProblem, read_regular_file
 from pycarp.config.settings import DaemonSettings
+from pycarp.config.tomlchecks import HealthReader
 from pycarp.config.tomlkeys import (
     AS_IS,
     HOST_KEYS,
@@ -46,13 +47,17 @@ from pycarp.config.tomlkeys import (
     SCRIPT_KEYS,
     TABLES,
     Host,
+    KeyType,
+    array_of_tables,
     host_label,
     kind,
     misplaced_at_top,
     misplaced_in_host,
     networks,
+    strings,
     wrong_type,
 )
+from pycarp.config.tomltext import FORMAT, MAX_SHOWN, ConfigErrors, decode
 from pycarp.config.values import (
     check_deadratio,
     check_password,
@@ -66,25 +71,9 @@ from pycarp.config.values import (
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
 
-__all__ = ["FORMAT", "ConfigErrors", "load_toml", "parse_toml"]
+__all__ = ["FORMAT", "MAX_SHOWN", "ConfigErrors", "load_toml", "parse_toml"]
 
-FORMAT = "TOML"  # how errors name the format: "pycarp.toml (TOML): ..."
 MAX_INTEGER = 2**64  # larger ones are refused before their range is checked (and shown)
-MAX_SHOWN = 20  # problems shown in str(); a bad [defaults] can repeat in every vhost
-
-_TOML_POSITION = re.compile(r"(?P<reason>.*) \(at line (?P<line>\d+), column (?P<column>\d+)\)")
-
-
-class ConfigErrors(ConfigError):
-    """Every problem found in a file, each a ConfigError; str() shows one per line."""
-
-    def __init__(self, errors: Sequence[ConfigError]) -> None:
-        self.errors = tuple(errors)
-        self.messages = tuple(str(error) for error in self.errors)
-        lines = list(self.messages[:MAX_SHOWN])
-        if len(self.messages) > MAX_SHOWN:
-            lines.append(f"({len(self.messages) - MAX_SHOWN} more errors not shown)")
-        super().__init__(None, "\n".join(lines))
 
 
 def load_toml(path: str | Path, *, check_machine: bool = True) -> DaemonSettings:
@@ -111,45 +100,9 @@ def parse_toml(
 
     Relative paths are taken from ``base_dir`` (default: the current directory).
     """
-    document = _decode(data, name)
+    document = decode(data, name)
     loader = _Loader(name, base_dir or os.getcwd(), check_machine)
     return loader.load(document)
-
-
-# --- reading -------------------------------------------------------------------
-
-
-def _decode(data: bytes | str, name: str) -> dict[str, Any]:
-    text = _utf8(data, name) if isinstance(data, bytes) else data
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigErrors([_syntax_error(name, str(exc))]) from None
-    except RecursionError:
-        reason = "arrays or tables are nested too deeply"
-        raise ConfigErrors([ConfigError(None, reason, f"{name} ({FORMAT})")]) from None
-    except ValueError:  # tomllib's int() of a number with thousands of digits
-        reason = "a number has too many digits"
-        raise ConfigErrors([ConfigError(None, reason, f"{name} ({FORMAT})")]) from None
-
-
-def _utf8(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8")  # TOML files are UTF-8
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        reason = f"not UTF-8 (byte {data[exc.start]:#04x})"
-        raise ConfigErrors([ConfigError(None, reason, f"{name}:{line} ({FORMAT})")]) from None
-
-
-def _syntax_error(name: str, message: str) -> ConfigError:
-    """tomllib's "reason (at line 3, column 7)" as "name:3 (TOML): syntax error ..."."""
-    position = _TOML_POSITION.fullmatch(message)
-    if position is None:  # "(at end of document)" and the like
-        return ConfigError(None, f"syntax error: {message}", f"{name} ({FORMAT})")
-    line, column, reason = position["line"], position["column"], position["reason"]
-    where = f"{name}:{line} ({FORMAT})"
-    return ConfigError(None, f"syntax error at column {column}: {reason}", where)
 
 
 # --- the loader ------------------------------------------------------------------
@@ -163,6 +116,7 @@ class _Loader:
         self.base_dir = base_dir
         self.check_machine = check_machine
         self.problems: dict[str, ConfigError] = {}  # ordered, without repeats
+        self.health = HealthReader(self, check_machine=check_machine)  # [[check]], groups
 
     def problem(self, where: str, key: str | tuple[str, ...] | None, reason: str) -> None:
         """A problem with ``key`` in the table ``where`` ("": at the top of the file)."""
@@ -171,21 +125,26 @@ class _Loader:
 
     def load(self, document: dict[str, Any]) -> DaemonSettings:
         settings = self.process_options(document)
+        checks = self.health.checks(document)
+        hosts: list[Host] = []
         built: list[tuple[Host, VirtualHostConfig]] = []
         for host in self.hosts(document):
+            hosts.append(host)
             config = self.build(host)
             if config is not None:
                 built.append((host, config))
         self.cross_check(built)
+        self.health.cross_check(document, checks, settings.groups, hosts)
         if self.problems:
             raise ConfigErrors(list(self.problems.values()))
-        return replace(settings, vhosts=tuple(config for _, config in built))
+        vhosts = tuple(config for _, config in built)
+        return replace(settings, vhosts=vhosts, checks=tuple(check.config for check in checks))
 
     def check_keys(
         self,
         table: dict[str, Any],
         where: str,
-        allowed: dict[str, type],
+        allowed: dict[str, KeyType],
         misplaced: Callable[[str], str],
     ) -> dict[str, Any]:
         """The known, well-typed keys of ``table``; a problem for each of the others."""
@@ -226,6 +185,7 @@ class _Loader:
             debug=values.get("debug", False),
             daemonize=values.get("daemonize", False),
             **checked,
+            **self.health.process(values),
         )
 
     # the tables
@@ -252,10 +212,10 @@ class _Loader:
         return values
 
     def vhost_tables(self, document: dict[str, Any]) -> list[Any]:
-        tables = document.get("vhost", [])
-        if not isinstance(tables, list):
-            reason = f"expected an array of tables ([[vhost]]), got {kind(tables)}"
-            self.problem("", "vhost", reason)
+        try:
+            tables = array_of_tables(document, "vhost")
+        except ConfigError as exc:
+            self.problem("", exc.fields, exc.reason)
             return []
         if not tables:
             self.problem("", None, "no [[vhost]] table: at least one virtual host is needed")
@@ -329,6 +289,8 @@ class _Loader:
             fields["group"] = parse_ipv4(values["mcast"], "group")
         if "deadratio" in values:
             fields["deadratio"] = check_deadratio(values["deadratio"])
+        if "track" in values:
+            fields["track"] = strings(values["track"], "track")
         for key in SCRIPT_KEYS:
             if key in values:
                 fields[key] = self.path(key, values[key])

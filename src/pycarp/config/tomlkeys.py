@@ -2,6 +2,7 @@
 
 What pycarp.config.tomlfile checks a document against, and how it names
 VirtualHostConfig's fields in the file's words (``group`` is ``mcast``).
+A [[check]] table's keys are CheckConfig's field names as they are.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
-from pycarp.config.values import parse_ipv4, shown
+from pycarp.config.values import nul_problem, parse_ipv4, shown
+from pycarp.core.checkconfig import name_problem
 from pycarp.core.errors import ConfigError
 
 __all__ = [
     "AS_IS",
+    "CHECK_KEYS",
     "HOST_KEYS",
     "PASSWORD_KEYS",
     "PROCESS_KEYS",
@@ -24,23 +27,33 @@ __all__ = [
     "SCRIPT_KEYS",
     "TABLES",
     "Host",
+    "KeyType",
+    "array_of_tables",
+    "check_label",
     "host_label",
     "kind",
     "misplaced_at_top",
+    "misplaced_in_check",
     "misplaced_in_host",
     "networks",
+    "strings",
     "wrong_type",
 ]
 
+KeyType = type | tuple[type, ...]  # the TOML type of a key's value, or the types it may have
+
 # The keys of each place and the TOML type of their values.
-PROCESS_KEYS: dict[str, type] = {
+PROCESS_KEYS: dict[str, KeyType] = {
     "facility": str,
     "debug": bool,
     "daemonize": bool,
     "control_socket": str,
     "control_group": str,
+    "metrics": str,
+    "metrics_public": bool,
+    "groups": list,
 }
-HOST_KEYS: dict[str, type] = {
+HOST_KEYS: dict[str, KeyType] = {
     "interface": str,
     "srcip": str,
     "vhid": int,
@@ -63,8 +76,27 @@ HOST_KEYS: dict[str, type] = {
     "virtual_mac": bool,
     "replay": str,
     "script_timeout": int,
+    "track": list,
+    "demotion": str,
+    "penalty": int,
 }
-TABLES = ("defaults", "vhost")
+CHECK_KEYS: dict[str, KeyType] = {
+    "name": str,
+    "type": str,
+    "interval": (int, float),
+    "timeout": (int, float),
+    "rise": int,
+    "fall": int,
+    "group": str,
+    "command": (list, str),
+    "shell": bool,
+    "host": str,
+    "port": int,
+    "url": str,
+    "expect": int,
+    "interface": str,
+}
+TABLES = ("defaults", "vhost", "check")
 REQUIRED = ("interface", "srcip", "vhid", "addresses")
 PASSWORD_KEYS = ("password", "password_file")
 SCRIPT_KEYS = ("upscript", "downscript")
@@ -72,7 +104,7 @@ SCRIPT_KEYS = ("upscript", "downscript")
 AS_IS = (
     *("interface", "vhid", "advbase", "advskew", "preempt", "neutral", "nomcast"),
     *("ignoreifstate", "xparam", "shutdown", "plumb", "virtual_mac", "replay"),
-    "script_timeout",
+    *("script_timeout", "demotion", "penalty"),
 )
 # The key that sets each field whose key has another name ("password": see Host.key_of).
 _KEY_OF = {"addresses": "addresses", "prefixes": "addresses", "group": "mcast"}
@@ -95,6 +127,15 @@ _KIND_NAMES: dict[type, str] = {
 }
 
 
+def array_of_tables(document: dict[str, Any], key: str) -> list[Any]:
+    """The [[key]] tables of the document; ConfigError(key) when `key` is something else."""
+    tables = document.get(key, [])
+    if not isinstance(tables, list):
+        reason = f"expected an array of tables ([[{key}]]), got {kind(tables)}"
+        raise ConfigError(key, reason)
+    return tables
+
+
 def kind(value: object) -> str:
     return _KIND_NAMES.get(type(value), "a date or time")  # the only other TOML values
 
@@ -105,35 +146,71 @@ def _show(value: object) -> str:
     return repr(value)
 
 
-def wrong_type(value: object, expected: type) -> str | None:
-    """Why ``value`` is not of the ``expected`` TOML type, or None when it is.
+def wrong_type(value: object, expected: KeyType) -> str | None:
+    """Why ``value`` is not of the ``expected`` TOML type(s), or None when it is.
 
     ``type() is``, not isinstance: true is not an integer here.
     """
-    if type(value) is expected:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    if type(value) in types:
         return None
     shown = "" if isinstance(value, list | dict) else f" ({_show(value)})"
-    return f"expected {_KIND_NAMES[expected]}, got {kind(value)}{shown}"
+    names = " or ".join(_KIND_NAMES[one] for one in types)
+    return f"expected {names}, got {kind(value)}{shown}"
 
 
-def _unknown(key: str, allowed: Iterable[str]) -> str:
+def _guess(key: str, allowed: Iterable[str]) -> str | None:
+    """The key of ``allowed`` that ``key`` was most likely meant to be."""
     allowed = list(allowed)
     guess = _RENAMED.get(key)
     if guess not in allowed:
         guess = next(iter(difflib.get_close_matches(key, allowed, n=1)), None)
+    return guess
+
+
+def _unknown(key: str, allowed: Iterable[str]) -> str:
+    guess = _guess(key, allowed)
     return f"unknown key (did you mean {guess}?)" if guess else "unknown key"
+
+
+_PER_HOST = "a per-host key: set it in [defaults] or in a [[vhost]] table"
+_PROCESS = "a process option: set it at the top of the file, before any table"
+_OF_A_CHECK = "a key of a health check: set it in a [[check]] table"
 
 
 def misplaced_at_top(key: str) -> str:
     if key in HOST_KEYS:
-        return "a per-host key: set it in [defaults] or in a [[vhost]] table"
-    return _unknown(key, [*PROCESS_KEYS, *TABLES])
+        return _PER_HOST
+    top = [*PROCESS_KEYS, *TABLES]
+    if key in CHECK_KEYS and _guess(key, top) is None:  # group: most likely groups
+        return _OF_A_CHECK
+    return _unknown(key, top)
 
 
 def misplaced_in_host(key: str) -> str:
     if key in PROCESS_KEYS:
-        return "a process option: set it at the top of the file, before any table"
+        return _PROCESS
+    if key in CHECK_KEYS and key not in _RENAMED:  # group: ucarp's name of mcast
+        return _OF_A_CHECK
     return _unknown(key, HOST_KEYS)
+
+
+def misplaced_in_check(key: str) -> str:
+    if key in PROCESS_KEYS:
+        return _PROCESS
+    if key in HOST_KEYS:
+        return _PER_HOST
+    return _unknown(key, CHECK_KEYS)
+
+
+def strings(items: list[Any], field: str) -> tuple[str, ...]:
+    """An array of strings as a tuple; ConfigError naming ``field`` for anything else."""
+    for item in items:
+        if type(item) is not str:
+            raise ConfigError(field, f"expected strings, got {kind(item)} ({_show(item)})")
+        if (problem := nul_problem(item)) is not None:
+            raise ConfigError(field, problem)
+    return tuple(items)
 
 
 def networks(items: list[Any]) -> tuple[tuple[IPv4Address, ...], tuple[int, ...]]:
@@ -157,6 +234,12 @@ def networks(items: list[Any]) -> tuple[tuple[IPv4Address, ...], tuple[int, ...]
 
 def host_label(index: int, vhid: object) -> str:
     return f"vhost[{index}] (vhid {vhid})" if type(vhid) is int else f"vhost[{index}]"
+
+
+def check_label(index: int, name: object) -> str:
+    """``check[1] (web)``; without the name when it is not one."""
+    good = isinstance(name, str) and name_problem(name) is None
+    return f"check[{index}] ({name})" if good else f"check[{index}]"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Literal, NamedTuple
 
+from pycarp.core.checkconfig import CheckConfig
 from pycarp.core.config import SCRIPT_TIMEOUT
 from pycarp.core.errors import DropReason
 from pycarp.core.packet import Advertisement, Frame, gratuitous_arp
@@ -46,6 +47,14 @@ class Reason(enum.Enum):
     LINK_DOWN = "the interface lost its carrier"
     FORCED = "step-down requested"
     SHUTDOWN = "shutting down"
+    PROMOTED = "promotion requested"
+    DEMOTED = "demoted by a failing check (stepdown mode)"
+    PEER_DEMOTED = "the master is more demoted than this host"
+
+    @property
+    def code(self) -> str:
+        """A short name for labels and counters: ``master_down``."""
+        return self.name.lower()
 
 
 class Link(NamedTuple):
@@ -134,6 +143,38 @@ class PacketDropped:
 
 
 @dataclass(frozen=True)
+class RunCheck:
+    """Run one health check (never two runs of one check at once), killed at its timeout.
+
+    Report the outcome with Node.check_result().
+    """
+
+    check: CheckConfig
+
+
+@dataclass(frozen=True)
+class CheckReported:
+    """A check's result came in: what it said, and the check's state after it."""
+
+    name: str
+    ok: bool
+    detail: str  # why it failed ("exit status 1"), or what passed
+    state: str  # "starting", "healthy" or "failing"
+    changed: bool  # this result changed the state
+
+
+@dataclass(frozen=True)
+class DemotionChanged:
+    """A demotion group's count changed; `hosts` are the virtual hosts that track it."""
+
+    group: str
+    old: int
+    new: int
+    why: str  # "check web is failing", "pycarp demote +1"
+    hosts: tuple[HostKey, ...]
+
+
+@dataclass(frozen=True)
 class HandOverTimedOut:
     """The hand-over at a graceful stop took too long: every host stops now."""
 
@@ -147,5 +188,8 @@ Action = (
     | StateChanged
     | Notice
     | PacketDropped
+    | RunCheck
+    | CheckReported
+    | DemotionChanged
     | HandOverTimedOut
 )

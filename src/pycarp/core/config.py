@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
+from pycarp.core.checkconfig import name_problem
 from pycarp.core.errors import ConfigError
 
 DEFAULT_GROUP = IPv4Address("224.0.0.18")
@@ -13,6 +14,7 @@ MAX_PASSWORD = 19  # ucarp keeps the key in 20 bytes including the final NUL
 SCRIPT_TIMEOUT = 10  # seconds an up or down script may run before it is killed
 MAX_SCRIPT_TIMEOUT = 3600
 BROADCAST = IPv4Address("255.255.255.255")
+DEFAULT_PENALTY = 100
 
 
 def address_problem(address: IPv4Address, prefix: int = 32) -> str | None:
@@ -80,6 +82,10 @@ class VirtualHostConfig:
     script_timeout: int = SCRIPT_TIMEOUT
     # Replay protection (core/replay.py): "strict" also needs each peer's counter to grow.
     replay: Literal["on", "strict", "off"] = "on"
+    # Demotion (core/health.py): the groups whose count demotes this host, and what it does then.
+    track: tuple[str, ...] = ()
+    demotion: Literal["penalty", "stepdown"] = "penalty"
+    penalty: int = DEFAULT_PENALTY  # added to advskew while demoted (the sum clamped to 0..255)
 
     @property
     def plumbs(self) -> bool:
@@ -131,6 +137,15 @@ class VirtualHostConfig:
             raise ConfigError("srcip", f"{self.srcip} cannot be a host's own address")
         if self.replay not in ("on", "strict", "off"):
             raise ConfigError("replay", f"{self.replay!r} is not one of on, strict, off")
+        if self.demotion not in ("penalty", "stepdown"):
+            raise ConfigError("demotion", f"{self.demotion!r} is not one of penalty, stepdown")
+        if not 0 <= self.penalty <= 255:
+            raise ConfigError("penalty", f"{self.penalty} is outside 0..255")
+        for name in self.track:
+            if (problem := name_problem(name)) is not None:
+                raise ConfigError("track", problem)
+        if len(set(self.track)) != len(self.track):
+            raise ConfigError("track", "the same group is listed twice")
         if not self.group.is_multicast:
             raise ConfigError("group", f"{self.group} is not a multicast address")
         if self.srcip in self.addresses:

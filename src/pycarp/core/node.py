@@ -11,6 +11,8 @@ hosts only through the Node: it reschedules a host after every call.
 
 The Node owns one deadline of its own: a graceful stop gives up waiting for
 the hand-overs HANDOVER_SLACK seconds after the longest master-down interval.
+It also runs the health checks' schedule (health.py) and hands each host the
+demote count of the groups it tracks whenever one changes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ipaddress import IPv4Address
 from pycarp.core import packet
 from pycarp.core.actions import (
     Action,
+    DemotionChanged,
     HandOverTimedOut,
     HostKey,
     Link,
@@ -31,9 +34,11 @@ from pycarp.core.actions import (
     PacketDropped,
     State,
 )
+from pycarp.core.checkconfig import CheckConfig
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.conflict import QUIET_INTERVALS, DigestConflict
 from pycarp.core.errors import ConfigError, DropReason, PacketError
+from pycarp.core.health import Health, host_demotion
 from pycarp.core.replay import ReplayGuard
 from pycarp.core.state import VirtualHost
 
@@ -46,10 +51,20 @@ REPLAYED = {
 
 
 class Node:
-    def __init__(self, configs: Iterable[VirtualHostConfig], *, counter: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        configs: Iterable[VirtualHostConfig],
+        *,
+        counter: Callable[[], int],
+        checks: Iterable[CheckConfig] = (),
+        groups: Iterable[str] = (),
+    ) -> None:
         """`counter` gives each virtual host its initial counter (the runtime's random source)."""
         self.hosts: dict[HostKey, VirtualHost] = {}
+        self.health = Health(checks, groups)
         self.drops: Counter[DropReason] = Counter()
+        # drops before a packet is matched to a virtual host (TTL, version, length)
+        self.interface_drops: dict[str, Counter[DropReason]] = {}
         self.host_drops: dict[HostKey, Counter[DropReason]] = {}
         self.guards: dict[HostKey, ReplayGuard] = {}
         self.conflicts: dict[HostKey, DigestConflict] = {}
@@ -62,6 +77,7 @@ class Node:
         self._give_up_at: float | None = None  # while stopping: when to stop waiting
         for config in configs:
             self.insert(VirtualHost(config, counter=counter()))
+        self._check_tracks()
 
     @property
     def interfaces(self) -> set[str]:
@@ -72,20 +88,31 @@ class Node:
         give_up = self._give_up_at
         if give_up is not None and self.stopped:
             give_up = self._give_up_at = None
+        hosts: float | None = None
         heap = self._heap
         while heap:
             deadline, _, key = heap[0]
             if self._due.get(key) == deadline:
-                return deadline if give_up is None else min(deadline, give_up)
+                hosts = deadline
+                break
             heapq.heappop(heap)  # superseded by a later entry for the same host
-        return give_up
+        due = [d for d in (hosts, give_up, self.health.next_deadline()) if d is not None]
+        return min(due, default=None)
 
     def start(self, *, now: float, links: Callable[[str], Link]) -> list[Action]:
-        """Start every host; `links` tells each interface's MAC and carrier."""
+        """Start every host and check; `links` tells each interface's MAC and carrier.
+
+        Checks that have not passed yet demote from the start (boot-time demotion).
+        """
         actions: list[Action] = []
+        for group in self.health.groups:
+            if count := self.health.count(group):
+                why = "checks have not passed yet" if self.health.members(group) else "set by hand"
+                actions.append(DemotionChanged(group, 0, count, why, self._trackers(group)))
         for host in self.hosts.values():
+            host.set_demotion(host_demotion(self.health, host.config.track), now=now)
             actions += self._call(host, host.start(now=now, link=links(host.key.interface)))
-        return actions
+        return [*actions, *self.health.start(now=now)]
 
     def on_timer(self, *, now: float) -> list[Action]:
         due: list[VirtualHost] = []
@@ -95,7 +122,7 @@ class Node:
             if self._due.get(key) == deadline:
                 self._due[key] = None
                 due.append(self.hosts[key])
-        actions: list[Action] = []
+        actions: list[Action] = [*self.health.on_timer(now=now)]
         for host in due:
             actions += self._conflict_over(host.key, now)
             actions += self._call(host, host.on_timer(now=now))
@@ -117,6 +144,68 @@ class Node:
             if vhid is None or host.key.vhid == vhid:
                 actions += self._call(host, host.force_backup(now=now))
         return actions
+
+    def promote(self, *, now: float, vhid: int | None = None) -> list[Action]:
+        actions: list[Action] = []
+        for host in self.hosts.values():
+            if vhid is None or host.key.vhid == vhid:
+                actions += self._call(host, host.promote(now=now))
+        return actions
+
+    # -- health checks and demotion ------------------------------------
+
+    def check_result(self, name: str, *, ok: bool, detail: str, now: float) -> list[Action]:
+        """A run of check `name` (a RunCheck) ended: passed or not, and what it said."""
+        check = self.health.checks.get(name)
+        if check is None:
+            return []  # gone with a reload
+        group = check.config.demotes
+        before = self.health.count(group)
+        reported = self.health.result(name, ok, detail, now=now)
+        if reported is None:
+            return []
+        why = f"check {name} is {reported.state}" if reported.changed else f"check {name}"
+        return [reported, *self._demotion(group, before, why, now)]
+
+    def demote(self, group: str, by: int, *, now: float) -> list[Action]:
+        """`pycarp demote GROUP +N|-N`; ValueError for a group this process does not have."""
+        before = self.health.count(group) if group in self.health.manual else 0
+        self.health.adjust(group, by)
+        return self._demotion(group, before, f"pycarp demote {by:+d}", now)
+
+    def configure_health(
+        self, checks: Iterable[CheckConfig], groups: Iterable[str], *, now: float
+    ) -> list[Action]:
+        """A reload's checks and groups: unchanged checks keep their state."""
+        before = {group: self.health.count(group) for group in self.health.groups}
+        self.health.configure(checks, groups)
+        self._check_tracks()
+        actions: list[Action] = []
+        for group in sorted({*before, *self.health.groups}):
+            actions += self._demotion(group, before.get(group, 0), "reloaded", now)
+        return [*actions, *self.health.start(now=now)]
+
+    def _demotion(self, group: str, before: int, why: str, now: float) -> list[Action]:
+        after = self.health.count(group) if group in self.health.manual else 0
+        if after == before:
+            return []
+        keys = self._trackers(group)
+        actions: list[Action] = [DemotionChanged(group, before, after, why, keys)]
+        for key in keys:
+            host = self.hosts[key]
+            count = host_demotion(self.health, host.config.track)
+            actions += self._call(host, host.set_demotion(count, now=now))
+        return actions
+
+    def _trackers(self, group: str) -> tuple[HostKey, ...]:
+        return tuple(k for k, h in self.hosts.items() if group in h.config.track)
+
+    def _check_tracks(self) -> None:
+        known = set(self.health.groups)
+        for key, host in self.hosts.items():
+            for group in host.config.track:
+                if group not in known:
+                    raise ConfigError("track", f"{key} tracks {group!r}, which no check defines")
 
     def shutdown(self, *, now: float, graceful: bool = True) -> list[Action]:
         """Stop every host: a MASTER hands over first, unless not graceful.
@@ -145,6 +234,8 @@ class Node:
         """Start a new virtual host (a reload)."""
         host = VirtualHost(config, counter=counter)
         self.insert(host)
+        self._check_tracks()
+        host.set_demotion(host_demotion(self.health, config.track), now=now)
         return self._call(host, host.start(now=now, link=link))
 
     def remove(self, key: HostKey, *, now: float) -> list[Action]:
@@ -216,7 +307,7 @@ class Node:
                 actions.append(Notice(host.key, constant_notice(guard.flagged)))
                 guard.flagged = None
         except PacketError as exc:
-            return [self._dropped(key, exc.reason, source, str(exc)), *actions]
+            return [self._dropped(key, interface, exc.reason, source, str(exc)), *actions]
         return actions + self._call(host, host.receive(advert, source=source, now=now))
 
     def _on(self, interface: str) -> list[VirtualHost]:
@@ -262,11 +353,18 @@ class Node:
         return [Notice(key, said)]
 
     def _dropped(
-        self, key: HostKey | None, reason: DropReason, source: IPv4Address | None, detail: str
+        self,
+        key: HostKey | None,
+        interface: str,
+        reason: DropReason,
+        source: IPv4Address | None,
+        detail: str,
     ) -> PacketDropped:
         self.drops[reason] += 1
         if key is not None:
             self.host_drops[key][reason] += 1
+        else:
+            self.interface_drops.setdefault(interface, Counter())[reason] += 1
         return PacketDropped(key, reason, source, detail)
 
 

@@ -1,30 +1,7 @@
 """The state machine of one virtual host: every MASTER/BACKUP decision is here.
 
-Theory of operation (ucarp 1.5.2 semantics):
-
-- start: INIT -> BACKUP (down script, except in neutral mode) and arm the
-  master-down timer.
-- BACKUP, valid advertisement: with preempt and a sender that advertises less
-  often than we would, take over; if the sender advertises less often than
-  our master-down interval (a leaving master sends 255/255), take over; else
-  re-arm the master-down timer.
-- BACKUP, master-down timer: become MASTER (up script, gratuitous ARP, an
-  advertisement at once, a second ARP two advertisements later).
-- MASTER, valid advertisement from a preferred sender (shorter interval, or
-  equal and a lower address in ucarp's byte order): one more advertisement,
-  then BACKUP. From a worse sender: re-assert with a gratuitous ARP now and
-  another two advertisements later.
-- MASTER, advertisement timer: advertise.
-- Link without carrier: BACKUP and silent until it returns (unless
-  ignoreifstate). Step-down: BACKUP, then wait three seconds more than the
-  master-down interval before taking over again.
-- Built-in plumbing: a MASTER asks for its addresses (AddAddresses) and a
-  host leaving MASTER gives them back. While they cannot be configured the
-  host is faulted: it advertises and competes as a leaving master (255/255),
-  which every ucarp and BSD backup takes over from at once, preempt or not,
-  and retries with backoff (plumbing.py) until the addresses are in place.
-  The fault stays until an add succeeds, so a faulted BACKUP neither
-  preempts nor takes over from a leaving master.
+Its theory of operation (ucarp 1.5.2's, with pycarp's faults, demotion and
+promotion) is in docs/architecture.md, "The state machine".
 
 Who wins an election is election.py's rule; what the actions say (frames,
 commands, networks) is outbound.py's. Nothing here reads a clock, a socket or
@@ -35,12 +12,10 @@ method returns the actions to perform.
 from __future__ import annotations
 
 from ipaddress import IPv4Address
-from typing import NamedTuple
 
-from pycarp.core import auth, election, timing
+from pycarp.core import election, timing
 from pycarp.core.actions import (
     Action,
-    HostKey,
     Link,
     Notice,
     Reason,
@@ -48,99 +23,17 @@ from pycarp.core.actions import (
     State,
     StateChanged,
 )
-from pycarp.core.config import VirtualHostConfig
+from pycarp.core.hoststate import HostState, PeerInfo
 from pycarp.core.outbound import Outbound
 from pycarp.core.packet import COUNTER_MODULUS, Advertisement
-from pycarp.core.plumbing import Plumbing
-from pycarp.core.sending import SendErrors
 
 # A step-down holds off for this long before listening for a master as usual (ucarp's sleep(3)).
 STEPDOWN_HOLD = 3.0
 DELAYED_ARP_ADVERTS = 2
-LEAVING = 255  # advbase and advskew of a master that is leaving
 
 
-class PeerInfo(NamedTuple):  # made for every advertisement received: a cheap tuple
-    """The last valid advertisement heard from another node."""
-
-    address: IPv4Address
-    advbase: int
-    advskew: int
-    at: float
-
-
-class VirtualHost:
-    """One CARP virtual host (one vhid on one interface)."""
-
-    def __init__(self, config: VirtualHostConfig, *, counter: int) -> None:
-        """`counter`: the first advertisement's counter less one (a random draw)."""
-        self.config = config
-        self.key = HostKey(config.interface, config.vhid)
-        self.state = State.INIT
-        self.since: float | None = None
-        self.reason: Reason | None = None
-        self.last_peer: PeerInfo | None = None
-        self.adverts_sent = 0
-        self.adverts_received = 0
-        self._counter = counter % COUNTER_MODULUS
-        self._ident = self._counter >> 48  # the IP identification: fixed, random per host
-        self._out: Outbound | None = None  # made at start, when the interface's MAC is known
-        self._deadline: float | None = None
-        self._delayed_arp = -1
-        self._link_up = True
-        self._send_errors = SendErrors()
-        self._leave_by: float | None = None  # while handing over: when to stop at the latest
-        self._plumbing = Plumbing()
-        c = config
-        self._master_down = timing.master_down_interval(c.advbase, c.advskew, c.deadratio)
-        self.signer = auth.Signer(c.password, c.vhid, c.addresses)
-
-    # -- queries ---------------------------------------------------------
-
-    def next_deadline(self) -> float | None:
-        """When on_timer() next needs to run; None while nothing is due."""
-        retry_at = self._plumbing.retry_at
-        if retry_at is None:
-            return self._deadline
-        if self._deadline is None:
-            return retry_at
-        return min(self._deadline, retry_at)
-
-    @property
-    def fault(self) -> str | None:
-        """Why the virtual addresses could not be configured; None when they could."""
-        return self._plumbing.fault
-
-    @property
-    def advertised(self) -> tuple[int, int]:
-        """(advbase, advskew) as advertised now: 255/255 while leaving or faulted."""
-        if self._leave_by is not None or self._plumbing.fault is not None:
-            return LEAVING, LEAVING
-        return self.config.advbase, self.advskew
-
-    @property
-    def advskew(self) -> int:
-        """The skew we advertise and compare with: raised while sends fail."""
-        if self._send_errors.suppressed:
-            return max(self.config.advskew, timing.SUPPRESSED_ADVSKEW)
-        return self.config.advskew
-
-    @property
-    def advert_interval(self) -> timing.Interval:
-        return timing.advert_interval(self.config.advbase, self.advskew)
-
-    @property
-    def master_down_interval(self) -> timing.Interval:
-        return self._master_down  # the config is frozen: computed once
-
-    @property
-    def counter(self) -> int:
-        """The counter of the last advertisement sent (before the first: one less)."""
-        return self._counter
-
-    @property
-    def link_up(self) -> bool:
-        return self._link_up
+class VirtualHost(HostState):
+    """One CARP virtual host (one vhid on one interface): its inputs and transitions."""
 
     # -- inputs ----------------------------------------------------------
 
@@ -151,7 +44,7 @@ class VirtualHost:
         self._out = Outbound(self.config, mac=link.mac, ident=self._ident)
         self._link_up = link.up or self.config.ignoreifstate
         actions = self._set_state(State.BACKUP, Reason.STARTED, now=now)
-        self._deadline = self._master_down_at(now) if self._link_up else None
+        self._deadline = self._master_down_at(now) if self._link_up and not self.held else None
         return actions
 
     def receive(self, advert: Advertisement, *, source: IPv4Address, now: float) -> list[Action]:
@@ -159,17 +52,28 @@ class VirtualHost:
         if self.state is State.INIT or not self._link_up:
             return []
         self.adverts_received += 1
-        self.last_peer = PeerInfo(source, advert.advbase, advert.advskew, now)
+        self.last_peer = PeerInfo(source, advert.advbase, advert.advskew, now, advert.demote)
         if self._leave_by is not None:
             return self._stop(now=now)  # the new master is there: break now
+        if self.held:
+            return []
         theirs = timing.advert_interval(advert.advbase, advert.advskew)
-        ours = timing.advert_interval(*self.advertised)
+        mine = self.priority
+        ours = timing.advert_interval(mine.advbase, mine.advskew)
         if self.state is State.MASTER:
-            if election.master_yields(ours, theirs, self.config.srcip, source):
+            yields = election.master_yields(
+                ours,
+                theirs,
+                self.config.srcip,
+                source,
+                demote=mine.demote,
+                their_demote=advert.demote,
+            )
+            if yields:
                 # One more advertisement so the new master knows to re-assert.
                 actions = self._advertise(now=now)
                 actions += self._set_state(State.BACKUP, Reason.PREFERRED_MASTER, now=now)
-                self._deadline = self._master_down_at(now)
+                self._deadline = None if self.held else self._master_down_at(now)
                 return actions
             self._delayed_arp = DELAYED_ARP_ADVERTS
             return [
@@ -182,6 +86,8 @@ class VirtualHost:
             self._master_down_threshold(),
             preempt=self.config.preempt,
             faulted=self._plumbing.fault is not None,
+            demote=mine.demote,
+            their_demote=advert.demote,
         )
         if reason is not None:
             return self._become_master(reason, now=now)
@@ -209,7 +115,7 @@ class VirtualHost:
         if self.state is State.INIT:
             return []
         if up:
-            self._deadline = self._master_down_at(now)
+            self._deadline = None if self.held else self._master_down_at(now)
             return [Notice(self.key, "carrier is back: listening for a master")]
         if self._leave_by is not None:
             return self._stop(now=now)
@@ -222,8 +128,41 @@ class VirtualHost:
         if self.state is not State.MASTER or self._leave_by is not None:
             return []
         actions = self._set_state(State.BACKUP, Reason.FORCED, now=now)
-        self._deadline = self._master_down_at(now + STEPDOWN_HOLD)
+        self._deadline = None if self.held else self._master_down_at(now + STEPDOWN_HOLD)
         return actions
+
+    def promote(self, *, now: float) -> list[Action]:
+        """MASTER now (`pycarp promote`), advertising advskew 0 and demote 0 while it lasts.
+
+        A peer that still wins the election (a shorter interval) takes over as usual.
+        """
+        if self.state is not State.BACKUP or self._leave_by is not None or not self._link_up:
+            return []
+        self.promoted = True
+        return self._become_master(Reason.PROMOTED, now=now)
+
+    def set_demotion(self, count: int, *, now: float) -> list[Action]:
+        """The groups this host tracks now count `count` reasons to demote it."""
+        if count == self.demote:
+            return []
+        was_held, self.demote = self.held, count
+        if self.state is State.INIT or self._leave_by is not None:
+            return []
+        if self.held and not was_held:
+            self._deadline = None
+            actions: list[Action] = [
+                Notice(self.key, f"demoted ({count}): BACKUP and silent until no longer demoted")
+            ]
+            return actions + self._set_state(State.BACKUP, Reason.DEMOTED, now=now)
+        if was_held and not self.held:
+            if self._link_up:
+                self._deadline = self._master_down_at(now)
+            return [Notice(self.key, "no longer demoted: listening for a master")]
+        if self.state is State.MASTER:
+            mine = self.priority
+            said = f"demote count {count}: advertising advskew {mine.advskew}, demote {mine.demote}"
+            return [Notice(self.key, said), *self._advertise(now=now)]
+        return []
 
     def shutdown(self, *, now: float, graceful: bool = True) -> list[Action]:
         """Stop. A MASTER first hands over (make-before-break), unless not graceful.
@@ -331,14 +270,14 @@ class VirtualHost:
 
     def _advertise(self, *, now: float) -> list[Action]:
         self._counter = (self._counter + 1) % COUNTER_MODULUS
-        c = self.config
-        advbase, advskew = self.advertised
+        mine = self.priority
         advert = Advertisement(
-            vhid=c.vhid,
-            advbase=advbase,
-            advskew=advskew,
+            vhid=self.config.vhid,
+            advbase=mine.advbase,
+            advskew=mine.advskew,
             counter=self._counter,
             digest=self.signer.digest(self._counter),
+            demote=mine.demote,
         )
         self.adverts_sent += 1
         actions: list[Action] = [self._sends.advertisement(advert)]
@@ -384,4 +323,9 @@ class VirtualHost:
         return actions
 
     def _enter(self, new: State, reason: Reason, *, now: float) -> None:
+        if self.state is State.MASTER and self.since is not None:
+            self._master_total += now - self.since
+        if new is not State.MASTER:
+            self.promoted = False
+        self.transitions[new, reason] += 1
         self.state, self.reason, self.since = new, reason, now

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pycarp.core.actions import State
 from pycarp.core.conflict import DigestConflict
 from pycarp.core.errors import DropReason
+from pycarp.core.health import Check
 from pycarp.core.node import Node
 from pycarp.core.replay import ReplayGuard
 from pycarp.core.state import VirtualHost
@@ -33,6 +34,15 @@ class VirtualHostStatus:
     fault: str | None  # why the virtual addresses could not be configured (then demoted)
     conflict: tuple[str, float, int] | None = None  # bad digests: (source, since, count)
     constant_counter: tuple[str, ...] = ()  # senders exempt from the replay check
+    demote: int = 0  # the demote byte advertised now
+    demoted: bool = False
+    promoted: bool = False
+    track: tuple[str, ...] = ()
+    demotion: str = "penalty"
+    penalty: int = 0
+    master_demote: int | None = None  # the master's demote byte as last seen
+    transitions: dict[str, dict[str, int]] = field(default_factory=dict)  # state -> reason -> n
+    master_seconds: float = 0.0
 
     def to_json(self, *, now: float) -> dict[str, Any]:
         # Not asdict(): it deep-copies every field, costly with 255 hosts polled often.
@@ -43,6 +53,9 @@ class VirtualHostStatus:
             None if self.master_seen is None else round(now - self.master_seen, 3)
         )
         out["addresses"] = list(self.addresses)
+        out["track"] = list(self.track)
+        out["transitions"] = {state: dict(n) for state, n in self.transitions.items()}
+        out["master_seconds"] = round(self.master_seconds, 3)
         out["constant_counter"] = list(self.constant_counter)
         out["conflict"] = None
         if self.conflict is not None:
@@ -57,17 +70,25 @@ def host_status(
     dropped: dict[DropReason, int],
     guard: ReplayGuard | None = None,
     conflict: DigestConflict | None = None,
+    *,
+    now: float = 0.0,
 ) -> VirtualHostStatus:
     c = host.config
     peer = host.last_peer
+    mine = host.priority
     master: str | None = None
     mbase: int | None = None
     mskew: int | None = None
+    mdemote: int | None = None
     seen: float | None = None
     if host.state is State.MASTER:
-        master, (mbase, mskew) = str(c.srcip), host.advertised
+        master, mbase, mskew, mdemote = str(c.srcip), mine.advbase, mine.advskew, mine.demote
     elif peer is not None:
         master, mbase, mskew, seen = str(peer.address), peer.advbase, peer.advskew, peer.at
+        mdemote = peer.demote
+    transitions: dict[str, dict[str, int]] = {}
+    for (state, reason), count in sorted(host.transitions.items(), key=lambda i: i[0][0].value):
+        transitions.setdefault(state.value, {})[reason.code] = count
     return VirtualHostStatus(
         interface=c.interface,
         vhid=c.vhid,
@@ -75,8 +96,8 @@ def host_status(
         since=host.since,
         reason=host.reason.value if host.reason else None,
         addresses=tuple(str(a) for a in c.addresses),
-        advbase=host.advertised[0],
-        advskew=host.advertised[1],
+        advbase=mine.advbase,
+        advskew=mine.advskew,
         master=master,
         master_advbase=mbase,
         master_advskew=mskew,
@@ -87,11 +108,66 @@ def host_status(
         fault=host.fault,
         conflict=None if conflict is None else conflict.shown(),
         constant_counter=tuple(str(a) for a in guard.constant_senders) if guard else (),
+        demote=mine.demote,
+        demoted=bool(host.demote) and not host.promoted,
+        promoted=host.promoted,
+        track=c.track,
+        demotion=c.demotion,
+        penalty=c.penalty,
+        master_demote=mdemote,
+        transitions=transitions,
+        master_seconds=host.master_seconds(now),
     )
 
 
-def node_status(node: Node) -> list[VirtualHostStatus]:
+def node_status(node: Node, *, now: float = 0.0) -> list[VirtualHostStatus]:
     return [
-        host_status(h, node.host_drops[k], node.guards[k], node.conflicts[k])
+        host_status(h, node.host_drops[k], node.guards[k], node.conflicts[k], now=now)
         for k, h in node.hosts.items()
     ]
+
+
+def _ago(now: float, when: float | None) -> float | None:
+    return None if when is None else round(now - when, 3)
+
+
+def check_status(check: Check, *, now: float) -> dict[str, Any]:
+    c = check.config
+    return {
+        "name": c.name,
+        "type": c.type,
+        "group": c.demotes,
+        "state": check.state.value,
+        "ok": check.last_ok,
+        "detail": check.detail,
+        "passes": check.passes,
+        "fails": check.fails,
+        "results": {"ok": check.results[True], "failed": check.results[False]},
+        "last_ago": _ago(now, check.last_at),
+        "for": _ago(now, check.since),
+    }
+
+
+def group_status(node: Node, group: str) -> dict[str, Any]:
+    """A demotion group: its count, why, and who tracks it (also `pycarp demote`'s answer)."""
+    health = node.health
+    return {
+        "name": group,
+        "count": health.count(group),
+        "failing": [c.config.name for c in health.members(group) if c.demoting],
+        "manual": health.manual[group],
+        "hosts": [str(k) for k, h in node.hosts.items() if group in h.config.track],
+    }
+
+
+def document(node: Node, *, now: float) -> dict[str, Any]:
+    """The whole status of a node, as the control socket's `status` answers it."""
+    return {
+        "hosts": [s.to_json(now=now) for s in node_status(node, now=now)],
+        "interfaces": {
+            name: {"dropped": {r.value: n for r, n in drops.items() if n}}
+            for name, drops in sorted(node.interface_drops.items())
+        },
+        "checks": [check_status(c, now=now) for c in node.health.checks.values()],
+        "groups": [group_status(node, g) for g in node.health.groups],
+    }

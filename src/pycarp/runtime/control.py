@@ -1,20 +1,31 @@
-"""The control socket: `pycarp status`, `stepdown` and `reload` talk to the daemon here.
+"""The control socket: `pycarp status`, `stepdown`, `promote`, `demote`, `reload`, `events`.
 
 A unix stream socket, mode 0600 (only the daemon's user, normally root, may
 use it), or 0660 and owned by the ``control_group`` when one is configured.
 The protocol is one JSON object per line each way:
 
     -> {"command": "status"}
-    <- {"ok": true, "hosts": [...]}
+    <- {"ok": true, "hosts": [...], "interfaces": {...}, "checks": [...], "groups": [...]}
     -> {"command": "stepdown", "vhid": 7}          (vhid absent or null: all)
     <- {"ok": true, "stepped_down": ["eth0/vhid 7"]}
+    -> {"command": "promote", "vhid": 7}           (vhid absent or null: all)
+    <- {"ok": true, "promoted": ["eth0/vhid 7"]}
+    -> {"command": "demote", "group": "web", "by": 1}   (by: -255..255, absent: 1)
+    <- {"ok": true, "group": "web", "count": 2, "manual": 1, "failing": ["web"], "hosts": [...]}
     -> {"command": "reload"}
     <- {"ok": true, "added": [...], "removed": [...], "changed": [...], "unchanged": [...]}
+    -> {"command": "events"}
+    <- {"ok": true, "events": "follow"}, then one event per line (pycarp.runtime.events)
 
 and on any failure ``{"ok": false, "error": "<one line>"}``. A client may
-send several requests on one connection. Nothing a client sends can stop
-the daemon or stall the event loop: lines are bounded, clients are bounded,
-a client that says nothing (or does not read) is dropped after a timeout.
+send several requests on one connection; ``events`` is its last: the stream
+goes on until the client closes (or shuts down its sending side), or the
+daemon stops. Nothing a client sends can stop the daemon or stall the event
+loop: lines are bounded, clients are bounded (event streams count), a client
+that says nothing is dropped after a timeout (an event stream is exempt), and
+one that does not read its answers or its events is dropped after a timeout
+or when it falls too far behind (pycarp.runtime.events). Parsing and
+answering requests is pycarp.runtime.requests'.
 """
 
 from __future__ import annotations
@@ -22,16 +33,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import logging
 import os
 import socket
 import stat
-from typing import Any, Protocol
+from typing import Any
 
 from pycarp.client.request import answers
 from pycarp.config.settings import group_id
 from pycarp.core.errors import CarpError, ConfigError
+from pycarp.runtime.events import Subscription
+from pycarp.runtime.requests import (
+    COMMANDS,
+    ControlHandler,
+    RequestError,
+    answer,
+    encode,
+    failure,
+    parse,
+)
 
 log = logging.getLogger("pycarp")
 
@@ -43,45 +63,19 @@ __all__ = [
 ]
 
 MAX_LINE = 64 * 1024  # bytes in one request line, newline included
-MAX_CLIENTS = 16
+MAX_CLIENTS = 16  # event streams included
 READ_TIMEOUT = 10.0  # seconds a client may take to send a whole line
-WRITE_TIMEOUT = 5.0  # seconds a client may take to read an answer
+WRITE_TIMEOUT = 5.0  # seconds a client may take to read an answer, or an event
+CLOSE_GRACE = 1.0  # seconds event streams get at close to send the events already queued
 PROBE_TIMEOUT = 1.0  # seconds to wait when checking whether a socket is live
 SOCKET_MODE = 0o600
 GROUP_SOCKET_MODE = 0o660  # with a control group
 DIRECTORY_MODE = 0o755
-COMMANDS = ("status", "stepdown", "reload")
-VHID_RANGE = range(1, 256)
-
-
-class ControlHandler(Protocol):
-    """What the daemon answers through the control socket."""
-
-    def status(self) -> list[dict[str, Any]]:
-        """VirtualHostStatus.to_json(now=...) of each virtual host."""
-        ...
-
-    def stepdown(self, vhid: int | None) -> list[str]:
-        """Step down ``vhid`` (None: every host); the hosts that did.
-
-        Raises ValueError for a vhid that no virtual host has.
-        """
-        ...
-
-    async def reload(self) -> dict[str, Any]:
-        """Re-read the configuration: {"added", "removed", "changed", "unchanged"}.
-
-        Raises ConfigError or ValueError, with a message, for a bad configuration.
-        """
-        ...
+FOLLOWING = {"ok": True, "events": "follow"}  # the answer to an events request
 
 
 class ControlSocketError(CarpError):
     """The control socket cannot be set up; the message is the whole error line."""
-
-
-class RequestError(Exception):
-    """A request the daemon refuses; the message goes back to the client."""
 
 
 class ControlServer:
@@ -109,6 +103,7 @@ class ControlServer:
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
         self._made_directory = False
         self._clients: set[asyncio.Task[Any]] = set()
+        self._followers: dict[asyncio.Task[Any], Subscription] = {}  # the event streams
         self._reload_lock = asyncio.Lock()  # one reload at a time
 
     # --- lifecycle -------------------------------------------------------------
@@ -144,6 +139,11 @@ class ControlServer:
         if server is None:
             return
         server.close()
+        followers = dict(self._followers)
+        for subscription in followers.values():  # their streams end after what is queued
+            subscription.close()
+        if followers:
+            await asyncio.wait(list(followers), timeout=CLOSE_GRACE)
         clients = list(self._clients)
         for task in clients:
             task.cancel()
@@ -267,7 +267,7 @@ class ControlServer:
     ) -> None:
         task = asyncio.current_task()
         if task is None or len(self._clients) >= self._max_clients:
-            writer.write(_encode(_failure("too many control clients; try again")))
+            writer.write(encode(failure("too many control clients; try again")))
             await self._hang_up(writer)
             return
         self._clients.add(task)
@@ -280,6 +280,7 @@ class ControlServer:
             log.debug("control socket failure", exc_info=True)
         finally:
             self._clients.discard(task)
+            self._followers.pop(task, None)
             await self._hang_up(writer)
 
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -293,17 +294,54 @@ class ControlServer:
                     return
             except asyncio.LimitOverrunError:
                 # the rest of the line is still unread: no way to resynchronise
-                writer.write(_encode(_failure(f"request longer than {self._max_line} bytes")))
+                writer.write(encode(failure(f"request longer than {self._max_line} bytes")))
                 return
             except TimeoutError:
                 if not answered:  # an idle connection after answers is just closed
-                    writer.write(_encode(_failure("no complete request in time")))
+                    writer.write(encode(failure("no complete request in time")))
                 return
-            writer.write(await self._answer(line))
+            try:
+                request = parse(line)
+            except RequestError as exc:
+                log.debug("control socket: bad request: %s", exc)
+                writer.write(encode(failure(str(exc))))
+            else:
+                if request.command == "events":
+                    await self._follow(reader, writer)
+                    return
+                writer.write(await answer(self._handler, request, self._reload_lock))
             answered = True
-            await asyncio.wait_for(writer.drain(), self._write_timeout)
+            await self._send(writer)
             if reader.at_eof():
                 return
+
+    async def _follow(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Send the events as they come until the client or the daemon ends the stream."""
+        task = asyncio.current_task()
+        try:
+            subscription = self._handler.events().subscribe()  # before the answer: miss nothing
+        except Exception as exc:  # a bug in the handler
+            why = str(exc) or type(exc).__name__
+            log.error("control socket: events failed: %s", why)
+            writer.write(encode(failure(f"events failed: {why} (see the daemon's log)")))
+            await self._send(writer)
+            return
+        if task is not None:
+            self._followers[task] = subscription
+        hang_up = asyncio.create_task(_until_eof(reader))
+        hang_up.add_done_callback(lambda _: subscription.close())
+        try:
+            writer.write(encode(FOLLOWING))
+            await self._send(writer)
+            async for event in subscription:
+                writer.write(encode(event))
+                await self._send(writer)  # a client that does not read is dropped here
+        finally:
+            subscription.close()
+            hang_up.cancel()
+
+    async def _send(self, writer: asyncio.StreamWriter) -> None:
+        await asyncio.wait_for(writer.drain(), self._write_timeout)
 
     async def _hang_up(self, writer: asyncio.StreamWriter) -> None:
         writer.close()
@@ -312,35 +350,12 @@ class ControlServer:
         except (OSError, TimeoutError):
             writer.transport.abort()  # a client that does not read keeps nothing alive
 
-    # --- requests --------------------------------------------------------------
 
-    async def _answer(self, line: bytes) -> bytes:
-        """The answer line to a request line; never raises."""
-        try:
-            command, vhid = _parse(line)
-        except RequestError as exc:
-            log.debug("control socket: bad request: %s", exc)
-            return _encode(_failure(str(exc)))
-        try:
-            return _encode(await self._run(command, vhid))
-        except (CarpError, ValueError) as exc:  # the handler's word for "no"
-            return _encode(_failure(str(exc) or f"{command} failed"))
-        except Exception as exc:  # TypeError from _encode, or a bug in the handler
-            why = str(exc) or type(exc).__name__
-            log.error("control socket: %s failed: %s", command, why)
-            log.debug("%s failed", command, exc_info=True)
-            return _encode(_failure(f"{command} failed: {why} (see the daemon's log)"))
-
-    async def _run(self, command: str, vhid: int | None) -> dict[str, Any]:
-        if command == "status":
-            answer: dict[str, Any] = {"hosts": self._handler.status()}
-        elif command == "stepdown":
-            answer = {"stepped_down": self._handler.stepdown(vhid)}
-        else:
-            async with self._reload_lock:
-                answer = dict(await self._handler.reload())
-        answer["ok"] = True
-        return answer
+async def _until_eof(reader: asyncio.StreamReader) -> None:
+    """Read and ignore what an event stream's client sends, until it closes."""
+    with contextlib.suppress(OSError):
+        while await reader.read(MAX_LINE):
+            pass
 
 
 def _group_id(group: str) -> int:
@@ -348,40 +363,6 @@ def _group_id(group: str) -> int:
         return group_id(group)
     except ConfigError:
         raise ControlSocketError(f"control group {group!r}: no such group") from None
-
-
-def _parse(line: bytes) -> tuple[str, int | None]:
-    """(command, vhid) of a request line; RequestError saying what is wrong."""
-    try:
-        request = json.loads(line)
-    except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
-        raise RequestError("the request is not valid JSON") from None
-    if not isinstance(request, dict):
-        raise RequestError('the request must be a JSON object such as {"command": "status"}')
-    command = request.get("command")
-    if command not in COMMANDS:
-        known = ", ".join(COMMANDS)
-        raise RequestError(f"unknown command {_short(command)} (known: {known})")
-    vhid = request.get("vhid")
-    if command == "stepdown" and vhid is not None:
-        if isinstance(vhid, bool) or not isinstance(vhid, int) or vhid not in VHID_RANGE:
-            raise RequestError(f"vhid must be a number from 1 to 255, not {_short(vhid)}")
-        return command, vhid
-    return command, None
-
-
-def _short(value: object, limit: int = 40) -> str:
-    """repr() of a client's value, cut so that an answer never echoes a huge one."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _failure(message: str) -> dict[str, Any]:
-    return {"ok": False, "error": message}
-
-
-def _encode(answer: dict[str, Any]) -> bytes:
-    return json.dumps(answer).encode() + b"\n"
 
 
 def _why(exc: OSError) -> str:

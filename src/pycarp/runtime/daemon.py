@@ -11,14 +11,13 @@ import secrets
 import signal
 import sys
 from collections.abc import Iterable
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
 
 from pycarp.config.settings import DaemonSettings, SettingsLoader
-from pycarp.core.actions import HostKey, StateChanged
+from pycarp.core.actions import HostKey
 from pycarp.core.config import SCRIPT_TIMEOUT, VirtualHostConfig
 from pycarp.core.errors import CarpError
 from pycarp.core.node import Node
-from pycarp.core.status import node_status
 from pycarp.platform import select_platform
 from pycarp.platform.base import (
     AddressError,
@@ -27,10 +26,15 @@ from pycarp.platform.base import (
     LinkMonitor,
     Platform,
 )
+from pycarp.runtime.checkrunner import CheckRunner
 from pycarp.runtime.control import ControlServer
 from pycarp.runtime.driver import Driver, Port
+from pycarp.runtime.events import event_of
+from pycarp.runtime.handler import Commands
 from pycarp.runtime.logsetup import setup_logging
+from pycarp.runtime.metrics import MetricsServer
 from pycarp.runtime.plumbing import AddressQueue
+from pycarp.runtime.ports import PLUMBING_WAIT, first_per_interface, log_host, open_port
 from pycarp.runtime.scripts import KILL_GRACE, SerialJobs
 from pycarp.runtime.sdnotify import Notifier
 from pycarp.runtime.secrets import warn_visible_password
@@ -38,7 +42,6 @@ from pycarp.runtime.startcheck import start_conflict
 
 log = logging.getLogger("pycarp")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP)
-PLUMBING_WAIT = 30.0  # for address changes under way (the queue bounds its retries)
 EXIT_MARGIN = 2.0  # seconds past the longest script timeout that a stop waits for scripts
 
 
@@ -46,9 +49,14 @@ def run(settings: DaemonSettings, *, reload: SettingsLoader | None = None) -> in
     """Run until a stop signal; the exit status of the process."""
     setup_logging(facility=settings.facility, debug=settings.debug, stderr=True)
     try:
-        node = Node(settings.vhosts, counter=lambda: secrets.randbits(64))
+        node = Node(
+            settings.vhosts,
+            counter=lambda: secrets.randbits(64),
+            checks=settings.checks,
+            groups=settings.groups,
+        )
         platform = select_platform()
-        ports = {c.interface: open_port(platform, c) for c in _first_per_interface(settings.vhosts)}
+        ports = {c.interface: open_port(platform, c) for c in first_per_interface(settings.vhosts)}
         monitor = platform.open_link_monitor()
     except (CarpError, InterfaceError, OSError, ValueError) as exc:
         log.error("cannot start: %s", exc)
@@ -72,35 +80,6 @@ def run(settings: DaemonSettings, *, reload: SettingsLoader | None = None) -> in
         monitor.close()
 
 
-def _first_per_interface(configs: Iterable[VirtualHostConfig]) -> list[VirtualHostConfig]:
-    seen: dict[str, VirtualHostConfig] = {}
-    for config in configs:
-        seen.setdefault(config.interface, config)
-    return list(seen.values())
-
-
-def open_port(platform: Platform, config: VirtualHostConfig) -> Port:
-    info = platform.interface_info(config.interface)
-    try:
-        receiver = platform.open_receiver(info, config.group, config.srcip)
-    except PermissionError as exc:
-        raise _needs_privileges(f"the CARP receive socket on {info.name}", exc) from exc
-    try:
-        sender = platform.open_sender(info)
-    except OSError as exc:
-        receiver.close()
-        if isinstance(exc, PermissionError):
-            raise _needs_privileges(f"the packet socket on {info.name}", exc) from exc
-        raise
-    state = "running" if info.running else "no carrier"
-    log.info("%s: index %d, MAC %s, %s", info.name, info.index, info.mac.hex(":"), state)
-    return Port(info, receiver, sender)
-
-
-def _needs_privileges(what: str, exc: OSError) -> CarpError:
-    return CarpError(f"cannot open {what}: {exc.strerror} (pycarp needs CAP_NET_RAW, or root)")
-
-
 class Daemon:
     """One running process; also the handler of the control socket."""
 
@@ -122,6 +101,8 @@ class Daemon:
         self.jobs = SerialJobs()
         self.addresses: AddressManager | None = None
         self.notifier = Notifier()
+        self.checks = CheckRunner(self._interface_running)
+        self.commands = Commands(self)
         # (driver.changes, node.conflict_changes) when the last STATUS went out
         self._summarised = (-1, -1)
         self._signals = 0
@@ -130,43 +111,64 @@ class Daemon:
 
     async def serve(self) -> int:
         loop = asyncio.get_running_loop()
+        # Capabilities are per thread: worker threads made before the drop
+        # below would keep them, so those get an executor of their own.
+        early = ThreadPoolExecutor(thread_name_prefix="pycarp-start")
+        loop.set_default_executor(early)
         if any(c.plumbs for c in self.settings.vhosts):
             self.addresses = AddressQueue(self.platform.open_address_manager())
         # Before the control socket opens: status and stepdown use the driver.
-        self.driver = Driver(self.node, self.ports, self.jobs, addresses=self.addresses)
+        self.driver = Driver(
+            self.node, self.ports, self.jobs, addresses=self.addresses, checks=self.checks
+        )
         self.driver.after_step = self._after_step
+        self.checks.report = self.driver.check_result
+        bus = self.commands.bus
+        self.driver.facts = lambda fact: bus.publish(event_of(fact))
         control = None
-        if self.settings.control_socket:
-            control = ControlServer(
-                self.settings.control_socket, self, group=self.settings.control_group
-            )
-            try:
+        metrics = None
+        try:
+            if self.settings.metrics is not None:
+                metrics = MetricsServer(self.settings.metrics, self.commands.status)
+                await metrics.start()
+            if self.settings.control_socket:
+                control = ControlServer(
+                    self.settings.control_socket, self.commands, group=self.settings.control_group
+                )
                 await control.start()
-            except (CarpError, OSError) as exc:
-                log.error("cannot start: %s", exc)
-                return 1
+        except (CarpError, OSError) as exc:
+            log.error("cannot start: %s", exc)
+            if metrics is not None:
+                await metrics.close()
+            return 1
         # Every socket is open (the control socket's chown needed CAP_CHOWN).
         runs_scripts = any(c.upscript or c.downscript for c in self.settings.vhosts)
+        runs_scripts |= any(c.type == "command" for c in self.settings.checks)
+        early.shutdown(wait=True)  # its idle threads end now: none keeps what is dropped
         try:
             log.debug("%s", self.platform.drop_privileges(keep_bounding=runs_scripts))
         except OSError as exc:
             log.warning("could not drop privileges: %s", exc)
+        loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="pycarp"))
         try:
             return await self._serve(loop)
         finally:
+            await self.checks.close()
+            if metrics is not None:
+                await metrics.close()
             if control is not None:
                 await control.close()
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> int:
         if self.addresses is not None:
-            await self._remove_stale(self.settings.vhosts)
+            await self.remove_stale(self.settings.vhosts)
         loop.add_reader(self.monitor.fileno(), self._on_link)
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, self._on_stop_signal, signum)
         loop.add_signal_handler(signal.SIGUSR1, self.log_status)
-        loop.add_signal_handler(signal.SIGUSR2, self.stepdown, None)
+        loop.add_signal_handler(signal.SIGUSR2, self.commands.stepdown, None)
         for host in self.node.hosts.values():
-            _log_host(host.config)
+            log_host(host.config)
         self.driver.start()
         self.notifier.ready(self.summary())
         await self._stopping.wait()
@@ -220,15 +222,24 @@ class Daemon:
         )
 
     def _troubles(self, key: HostKey) -> str:
-        fault = self.node.hosts[key].fault
+        host = self.node.hosts[key]
+        fault = host.fault
         said = [f"demoted: {fault}"] if fault else []
+        if host.demote and not host.promoted:
+            said.append(f"demote {host.demote}")
+        if host.promoted:
+            said.append("promoted")
         conflict = self.node.conflicts[key].describe()
         said += [conflict] if conflict else []
         return f" ({'; '.join(said)})" if said else ""
 
     # -- addresses -------------------------------------------------------
 
-    async def _remove_stale(self, configs: Iterable[VirtualHostConfig]) -> None:
+    def _interface_running(self, name: str) -> bool:
+        """For carrier checks: whether `name` is up with carrier (asked in a thread)."""
+        return self.platform.interface_info(name).running
+
+    async def remove_stale(self, configs: Iterable[VirtualHostConfig]) -> None:
         """Addresses of ours left on an interface by a crashed predecessor go."""
         assert self.addresses is not None
         by_interface: dict[str, list[VirtualHostConfig]] = {}
@@ -282,83 +293,11 @@ class Daemon:
             constant = self.node.guards[host.key].constant_senders
             if constant:
                 fault += ", constant counter: " + " ".join(str(a) for a in constant)
+            if host.demote:
+                fault += f", demote {host.demote}"
             log.info("%s on %s id %d (%s)%s%s", host.state.value, *host.key, reason, seen, fault)
-
-    # -- control socket (ControlHandler) ---------------------------------
-
-    def status(self) -> list[dict[str, Any]]:
-        now = self.driver.now()
-        return [s.to_json(now=now) for s in node_status(self.node)]
-
-    def stepdown(self, vhid: int | None) -> list[str]:
-        if vhid is not None and not any(k.vhid == vhid for k in self.node.hosts):
-            raise ValueError(f"no virtual host with vhid {vhid}")
-        actions = self.node.force_backup(now=self.driver.now(), vhid=vhid)
-        self.driver.step(actions)
-        return [str(a.key) for a in actions if isinstance(a, StateChanged)]
-
-    async def reload(self) -> dict[str, Any]:
-        if self.loader is None:
-            raise ValueError("this daemon was started without a config to reload")
-        # in a thread: a slow file must not stop the advertisements; raises if the config is bad
-        settings = await asyncio.to_thread(self.loader)
-        Node(settings.vhosts, counter=lambda: 0)  # the same checks as at start
-        old = {h.key: h.config for h in self.node.hosts.values()}
-        new = {HostKey(c.interface, c.vhid): c for c in settings.vhosts}
-        removed = [k for k in old if k not in new]
-        added = [k for k in new if k not in old]
-        changed = [k for k in new if k in old and new[k] != old[k]]
-        unchanged = [k for k in new if k in old and new[k] == old[k]]
-        for config in _first_per_interface(new[k] for k in added + changed):
-            if config.interface not in self.ports:  # open before changing anything
-                try:
-                    port = open_port(self.platform, config)
-                except (InterfaceError, OSError) as exc:
-                    raise ValueError(f"{config.interface}: {exc}") from exc
-                self.driver.add_port(config.interface, port)
-        now = self.driver.now()
-        for key in removed + changed:
-            self.driver.step(self.node.remove(key, now=now))
-        if self.addresses is None and any(new[k].plumbs for k in added + changed):
-            self.addresses = AddressQueue(self.platform.open_address_manager())
-            self.driver.set_addresses(self.addresses)
-        if self.addresses is not None:
-            await self.driver.plumbing_done(PLUMBING_WAIT)
-            await self._remove_stale(new[k] for k in added + changed)
-        for key in added + changed:
-            link = self.driver.link(key.interface)
-            counter = secrets.randbits(64)
-            self.driver.step(self.node.add(new[key], counter=counter, now=now, link=link))
-            _log_host(new[key])
-        for name in set(self.ports) - {k.interface for k in self.node.hosts}:
-            port = self.driver.remove_port(name)
-            port.receiver.close()
-            port.sender.close()
-        self.settings = settings
-        summary = {
-            "added": [str(k) for k in added],
-            "removed": [str(k) for k in removed],
-            "changed": [str(k) for k in changed],
-            "unchanged": [str(k) for k in unchanged],
-        }
-        log.warning(
-            "reloaded: %s", ", ".join(f"{what} {len(keys)}" for what, keys in summary.items())
-        )
-        return summary
-
-
-def _log_host(c: VirtualHostConfig) -> None:
-    log.info(
-        "%s/vhid %d: virtual address %s, advbase %d, advskew %d, %s%s%s",
-        c.interface,
-        c.vhid,
-        ", ".join(f"{a}/{p}" for a, p in c.networks),
-        c.advbase,
-        c.advskew,
-        "broadcast" if c.nomcast else f"group {c.group}",
-        ", preempt" if c.preempt else "",
-        ", built-in plumbing" if c.plumbs else "",
-    )
+        for check in self.node.health.checks.values():
+            log.info("check %s: %s (%s)", check.config.name, check.state.value, check.detail)
 
 
 def daemonize() -> None:

@@ -18,6 +18,8 @@ from typing import Any, Literal, Protocol
 from pycarp.core.actions import (
     Action,
     AddAddresses,
+    CheckReported,
+    DemotionChanged,
     HandOverTimedOut,
     HostKey,
     Link,
@@ -25,6 +27,7 @@ from pycarp.core.actions import (
     Notice,
     PacketDropped,
     RemoveAddresses,
+    RunCheck,
     RunScript,
     SendAdvertisement,
     SendGratuitousArp,
@@ -104,6 +107,17 @@ class Jobs(Protocol):
     def turn(self, key: HostKey, direction: Literal["up", "down"]) -> None: ...
 
 
+class Checks(Protocol):
+    """Runs health checks (see runtime.checkrunner.CheckRunner)."""
+
+    def run(self, action: RunCheck) -> None:
+        """Start one run; its outcome goes to Driver.check_result."""
+        ...
+
+
+Fact = StateChanged | CheckReported | DemotionChanged
+
+
 class Driver:
     def __init__(
         self,
@@ -113,10 +127,13 @@ class Driver:
         *,
         addresses: AddressManager | None = None,
         clock: Callable[[], float] | None = None,
+        checks: Checks | None = None,
     ) -> None:
         self.node = node
         self.ports = ports
         self._jobs = jobs
+        self.checks = checks
+        self.facts: Callable[[Fact], None] | None = None  # e.g. the event stream
         self._addresses = addresses
         self._loop = asyncio.get_running_loop()
         self._clock = clock or self._loop.time
@@ -132,6 +149,9 @@ class Driver:
             AddAddresses: self._add_addresses,
             RemoveAddresses: self._remove_addresses,
             RunScript: self._run_script,
+            RunCheck: self._run_check,
+            CheckReported: self._check_reported,
+            DemotionChanged: self._demotion_changed,
             StateChanged: self._state_changed,
             Notice: self._notice,
             PacketDropped: self._dropped,
@@ -248,6 +268,42 @@ class Driver:
         self._jobs.script(action)
         return []
 
+    def _run_check(self, action: RunCheck) -> list[Action]:
+        if self.checks is not None:
+            self.checks.run(action)
+        return []
+
+    def check_result(self, name: str, *, ok: bool, detail: str) -> None:
+        """A check run that _run_check started has ended."""
+        self.step(self.node.check_result(name, ok=ok, detail=detail, now=self.now()))
+
+    def _check_reported(self, action: CheckReported) -> list[Action]:
+        if action.changed:
+            self.changes += 1
+            log.warning("check %s: %s (%s)", action.name, action.state, action.detail)
+        else:
+            log.debug("check %s: %s", action.name, action.detail)
+        self._tell(action)
+        return []
+
+    def _demotion_changed(self, action: DemotionChanged) -> list[Action]:
+        self.changes += 1
+        hosts = ", ".join(str(k) for k in action.hosts) or "no host"
+        log.warning(
+            "demotion group %s: %d -> %d (%s); tracked by %s",
+            action.group,
+            action.old,
+            action.new,
+            action.why,
+            hosts,
+        )
+        self._tell(action)
+        return []
+
+    def _tell(self, fact: Fact) -> None:
+        if self.facts is not None:
+            self.facts(fact)
+
     def _state_changed(self, action: StateChanged) -> list[Action]:
         self.changes += 1
         if action.new is State.MASTER:  # what the other direction's scripts do is moot now
@@ -257,6 +313,7 @@ class Driver:
         log.warning(
             "%s: %s -> %s: %s", action.key, action.old.value, action.new.value, action.reason.value
         )
+        self._tell(action)
         return []
 
     def _notice(self, action: Notice) -> list[Action]:

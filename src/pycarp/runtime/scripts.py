@@ -16,16 +16,13 @@ exits: background children that keep its output open do not hold it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import signal
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
 from pycarp.core.actions import HostKey, RunScript
 from pycarp.core.config import SCRIPT_TIMEOUT
-from pycarp.runtime.secrets import script_environment
+from pycarp.runtime.groups import Output, spawn, stop_group
 
 log = logging.getLogger("pycarp.scripts")
 KILL_GRACE = 1.0  # seconds between SIGTERM and SIGKILL to a script's process group
@@ -97,38 +94,22 @@ class SerialJobs:
 async def run_script(key: HostKey, argv: list[str], *, timeout: float = SCRIPT_TIMEOUT) -> None:
     """Run one script to its exit, its timeout or its cancellation; log the outcome."""
     log.warning("%s: spawning [%s]", key, " ".join(argv))
-    read_end, write_end = os.pipe()
     try:
-        # Our own pipe, not asyncio's: its wait() must not wait for the output's EOF.
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=write_end,
-            stderr=write_end,
-            start_new_session=True,
-            env=script_environment(),  # no password variable reaches a script
-        )
+        proc, output = await spawn(argv, keep=TAIL_BYTES, end="tail")
     except OSError as exc:
-        os.close(read_end)
         log.error("%s: unable to run %s: %s", key, argv[0], exc)
         return
-    except asyncio.CancelledError:
-        os.close(read_end)
-        raise
-    finally:
-        os.close(write_end)
-    output = Output(read_end)
     try:
         status = await asyncio.wait_for(proc.wait(), timeout)
     except TimeoutError:
-        await stop_group(proc)
-        _report(key, argv[0], f"still running after {timeout:g} s: killed", output.detach())
+        await stop_group(proc, grace=KILL_GRACE)
+        _report(key, argv[0], f"still running after {timeout:g} s: killed", tail(output))
         return
     except asyncio.CancelledError:
-        await stop_group(proc)
-        _report(key, argv[0], "superseded (or pycarp stopping): killed", output.detach())
+        await stop_group(proc, grace=KILL_GRACE)
+        _report(key, argv[0], "superseded (or pycarp stopping): killed", tail(output))
         raise
-    lines = output.detach()
+    lines = tail(output)
     if status == 0:
         _report(key, argv[0], "", lines)
     elif status < 0:
@@ -137,73 +118,15 @@ async def run_script(key: HostKey, argv: list[str], *, timeout: float = SCRIPT_T
         _report(key, argv[0], f"exited with status {status}", lines)
 
 
-async def stop_group(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM to the script's process group; SIGKILL to what is left after KILL_GRACE."""
-    signal_group(proc.pid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.shield(proc.wait()), KILL_GRACE)
-    except TimeoutError:
-        pass
-    finally:  # also when cancelled again: the group must not outlive this
-        signal_group(proc.pid, signal.SIGKILL)
-    await proc.wait()
+def tail(output: Output) -> list[str]:
+    """The last lines written so far (the first saying when earlier ones were left out).
 
-
-def signal_group(pgid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)
-
-
-class Output:
-    """A script's output as it comes, keeping only its tail, never waiting for EOF."""
-
-    def __init__(self, fd: int) -> None:
-        os.set_blocking(fd, False)
-        self._fd: int | None = fd
-        self._data = bytearray()
-        self._truncated = False
-        self._keeping = True
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(fd, self._read)
-
-    def detach(self) -> list[str]:
-        """The last lines written so far (the first saying when earlier ones were left out).
-
-        From now on output is not kept: a background child that writes on is read and dropped.
-        """
-        # Bounded: a background child that writes on must not hold the event loop;
-        # only the last TAIL_BYTES are kept anyway.
-        for _ in range(TAIL_BYTES // 65536 + 2):
-            if not self._read():
-                break
-        lines = self._data.decode(errors="replace").splitlines()
-        if self._truncated or len(lines) > TAIL_LINES:
-            lines = ["(earlier output left out)", *lines[-TAIL_LINES:]]
-        self._keeping = False
-        self._data.clear()
-        return lines
-
-    def _read(self) -> bool:
-        """Read what is there; False when nothing more is there now."""
-        if self._fd is None:
-            return False
-        try:
-            data = os.read(self._fd, 65536)
-        except BlockingIOError:
-            return False
-        except OSError:
-            data = b""
-        if not data:  # every writer has closed it
-            self._loop.remove_reader(self._fd)
-            os.close(self._fd)
-            self._fd = None
-            return False
-        if self._keeping:
-            self._data += data
-            if len(self._data) > TAIL_BYTES:
-                del self._data[:-TAIL_BYTES]
-                self._truncated = True
-        return True
+    From now on output is not kept: a background child that writes on is read and dropped.
+    """
+    lines = output.take().splitlines()
+    if output.truncated or len(lines) > TAIL_LINES:
+        lines = ["(earlier output left out)", *lines[-TAIL_LINES:]]
+    return lines
 
 
 def _report(key: HostKey, script: str, failure: str, lines: list[str]) -> None:

@@ -1,0 +1,129 @@
+"""What a virtual host is and knows: its data and the queries on it.
+
+core/state.py's VirtualHost, which owns every transition, is built on it;
+nothing here changes a host's state.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from ipaddress import IPv4Address
+from typing import NamedTuple
+
+from pycarp.core import auth, timing
+from pycarp.core.actions import HostKey, Reason, State
+from pycarp.core.config import VirtualHostConfig
+from pycarp.core.outbound import Outbound
+from pycarp.core.packet import COUNTER_MODULUS
+from pycarp.core.plumbing import Plumbing
+from pycarp.core.priority import Priority, advertised
+from pycarp.core.sending import SendErrors
+
+
+class PeerInfo(NamedTuple):  # made for every advertisement received: a cheap tuple
+    """The last valid advertisement heard from another node."""
+
+    address: IPv4Address
+    advbase: int
+    advskew: int
+    at: float
+    demote: int = 0
+
+
+class HostState:
+    """What one virtual host is and knows; VirtualHost (state.py) changes it."""
+
+    def __init__(self, config: VirtualHostConfig, *, counter: int) -> None:
+        """`counter`: the first advertisement's counter less one (a random draw)."""
+        self.config = config
+        self.key = HostKey(config.interface, config.vhid)
+        self.state = State.INIT
+        self.since: float | None = None
+        self.reason: Reason | None = None
+        self.last_peer: PeerInfo | None = None
+        self.adverts_sent = 0
+        self.adverts_received = 0
+        self.transitions: Counter[tuple[State, Reason]] = Counter()
+        self.demote = 0  # the demote count of the groups this host tracks
+        self.promoted = False  # by `pycarp promote`, until it leaves MASTER
+        self._master_total = 0.0  # seconds as MASTER before the current stretch
+        self._counter = counter % COUNTER_MODULUS
+        self._ident = self._counter >> 48  # the IP identification: fixed, random per host
+        self._out: Outbound | None = None  # made at start, when the interface's MAC is known
+        self._deadline: float | None = None
+        self._delayed_arp = -1
+        self._link_up = True
+        self._send_errors = SendErrors()
+        self._leave_by: float | None = None  # while handing over: when to stop at the latest
+        self._plumbing = Plumbing()
+        c = config
+        self._master_down = timing.master_down_interval(c.advbase, c.advskew, c.deadratio)
+        self.signer = auth.Signer(c.password, c.vhid, c.addresses)
+
+    # -- queries ---------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When on_timer() next needs to run; None while nothing is due."""
+        retry_at = self._plumbing.retry_at
+        if retry_at is None:
+            return self._deadline
+        if self._deadline is None:
+            return retry_at
+        return min(self._deadline, retry_at)
+
+    @property
+    def fault(self) -> str | None:
+        """Why the virtual addresses could not be configured; None when they could."""
+        return self._plumbing.fault
+
+    @property
+    def priority(self) -> Priority:
+        """What we advertise now: 255/255 while leaving or faulted."""
+        leaving = self._leave_by is not None or self._plumbing.fault is not None
+        return self._priority(leaving)
+
+    @property
+    def advertised(self) -> tuple[int, int]:
+        """(advbase, advskew) as advertised now."""
+        return self.priority[:2]
+
+    @property
+    def advskew(self) -> int:
+        """The skew we advertise and compare with, leaving aside: demoted, promoted, suppressed."""
+        return self._priority(False).advskew
+
+    def _priority(self, leaving: bool) -> Priority:
+        return advertised(
+            self.config,
+            leaving=leaving,
+            promoted=self.promoted,
+            demote=self.demote,
+            suppressed=self._send_errors.suppressed,
+        )
+
+    @property
+    def held(self) -> bool:
+        """Demoted in stepdown mode: BACKUP and silent, taking over from nobody."""
+        return bool(self.demote) and self.config.demotion == "stepdown" and not self.promoted
+
+    def master_seconds(self, now: float) -> float:
+        """Time spent as MASTER, the current stretch included."""
+        current = now - self.since if self.state is State.MASTER and self.since else 0.0
+        return self._master_total + current
+
+    @property
+    def advert_interval(self) -> timing.Interval:
+        return timing.advert_interval(self.config.advbase, self.advskew)
+
+    @property
+    def master_down_interval(self) -> timing.Interval:
+        return self._master_down  # the config is frozen: computed once
+
+    @property
+    def counter(self) -> int:
+        """The counter of the last advertisement sent (before the first: one less)."""
+        return self._counter
+
+    @property
+    def link_up(self) -> bool:
+        return self._link_up

@@ -1,0 +1,53 @@
+"""What a virtual host advertises: advbase, advskew and the demote byte, from its condition.
+
+One place decides it, so that the election (election.py) and the wire agree.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from pycarp.core.checkconfig import MAX_GROUP
+from pycarp.core.config import VirtualHostConfig
+from pycarp.core.timing import SUPPRESSED_ADVSKEW
+
+LEAVING = 255  # advbase and advskew of a master that is leaving (or faulted)
+
+
+class Priority(NamedTuple):
+    advbase: int
+    advskew: int
+    demote: int
+
+
+def advertised(
+    config: VirtualHostConfig,
+    *,
+    leaving: bool = False,
+    promoted: bool = False,
+    demote: int = 0,
+    suppressed: bool = False,
+) -> Priority:
+    """The priority a host advertises now.
+
+    A leaving or faulted host sends 255/255. A promoted one sends advskew 0
+    and demote 0 (an operator asked for it to win). A demoted one in penalty
+    mode adds its penalty to advskew; failing sends raise it to 240 at least.
+    The sum is clamped, never wrapped: at most 255 (254 with advbase 255,
+    whose 255/255 means leaving), at least 1 with advbase 0 (else the
+    interval would be 0).
+    """
+    if leaving:
+        return Priority(LEAVING, LEAVING, 0 if promoted else min(demote, MAX_GROUP))
+    advbase = config.advbase
+    if promoted:
+        skew, demote = 0, 0
+    else:
+        skew, demote = config.advskew, min(demote, MAX_GROUP)
+        if demote and config.demotion == "penalty":
+            skew += config.penalty
+    if suppressed:
+        skew = max(skew, SUPPRESSED_ADVSKEW)
+    highest = LEAVING - 1 if advbase == LEAVING else LEAVING
+    lowest = 1 if advbase == 0 else 0
+    return Priority(advbase, max(lowest, min(skew, highest)), demote)
