@@ -21,7 +21,7 @@ from tests.config.toml_helpers import HEAD, errors, vhost
 MODEL_FIELDS = {field.name for field in dataclasses.fields(VirtualHostConfig)}
 PROCESS_FIELDS = {field.name for field in dataclasses.fields(DaemonSettings)} - {"vhosts"}
 # TOML's only: plumb and demotion (ucarp's command line has no health checks).
-TOML_ONLY = {"plumb", "track", "demotion", "penalty"}
+TOML_ONLY = {"plumb", "track", "demotion", "penalty", "peers", "min_ttl"}
 TOML_ONLY_PROCESS = {"checks", "groups", "metrics"}  # checks: the [[check]] tables
 # What no option sets: prefixes come with the addresses.
 NO_OPTION = {"prefixes", *TOML_ONLY}

@@ -45,6 +45,8 @@ def test_defaults_are_ucarps() -> None:
         "track": (),  # ucarp's command line has no health checks, nor demotion
         "demotion": "penalty",
         "penalty": 100,
+        "peers": (),  # nor unicast peers: multicast, as ucarp
+        "min_ttl": 1,
         "facility": "daemon",
         "debug": False,
         "daemonize": False,

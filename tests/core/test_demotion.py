@@ -216,3 +216,20 @@ def test_status_carries_checks_groups_and_interface_drops() -> None:
     host = doc["hosts"][0]
     assert (host["demote"], host["demoted"], host["track"]) == (1, True, ["web"])
     assert host["transitions"] == {"BACKUP": {"started": 1}}
+
+
+def test_a_reload_of_only_the_demotion_settings_keeps_the_host_running() -> None:
+    n = Node([config(), config(vhid=2, track=("web",))], counter=lambda: 0, checks=(CHECK,))
+    n.start(now=0.0, links=links)
+    n.on_timer(now=3.0)
+    host = n.hosts[next(iter(n.hosts))]
+    assert host.state is State.MASTER and host.demote == 0
+    actions = n.retune(config(track=("web",), penalty=30), now=4.0)
+    assert actions is not None and host.state is State.MASTER and host.since == 3.0
+    assert [(s.advert.advskew, s.advert.demote) for s in of_type(actions, SendAdvertisement)] == [
+        (30, 1)
+    ]
+    stepping = n.retune(config(track=("web",), demotion="stepdown"), now=5.0)
+    assert stepping is not None and host.state is State.BACKUP
+    assert of_type(stepping, StateChanged)[0].reason is Reason.DEMOTED
+    assert n.retune(config(track=("web",), advskew=5), now=6.0) is None  # more than demotion

@@ -23,7 +23,7 @@ from pycarp.lab.processes import (
 )
 
 LAB = Path(__file__).resolve().parents[2] / "src" / "pycarp" / "lab"
-LOWER = ("errors", "names", "iproute", "nsexec", "processes", "owners", "netns", "wait")
+LOWER = ("errors", "names", "iproute", "nsexec", "processes", "owners", "netns", "wait", "segments")
 
 
 @pytest.fixture

@@ -236,3 +236,29 @@ def a_status_checks(daemon: TomlDaemon) -> list[dict[str, Any]]:
     checks = answer.get("checks")
     assert answer.get("ok") and isinstance(checks, list), answer
     return checks
+
+
+def test_a_reload_adds_and_removes_checks(lab: Lab, daemons: Daemons) -> None:
+    """Checks come and go with a reload; the host follows without a restart."""
+    host = lab.add_host("a", "198.51.100.11")
+    plain = VHost(1, ("198.51.100.101/24",))
+    a = daemons.toml(host, [plain])
+    a.start()
+    a.wait_state(1, "MASTER", ELECTION)
+    since = a.status()[1]["for"]
+    a.tail = check_table(a.workdir)  # the check's file does not exist: it fails
+    a.write_config([VHost(1, ("198.51.100.101/24",), extra=('track = ["web"]',))])
+    done = a.reload()
+    assert done.returncode == 0 and "changed  eth0/vhid 1" in done.stdout, done
+    seen = a.wait_host(1, lambda h: h["demote"] == 1, FALL * INTERVAL + 2.0)
+    assert seen["state"] == "MASTER" and seen["advskew"] == 100, seen  # alone: still MASTER
+    assert seen["for"] > since, seen  # taken in place: not restarted, no outage
+    assert [c["name"] for c in a_status_checks(a)] == ["web"]
+    healthy(a, True)
+    a.wait_host(1, lambda h: h["demote"] == 0 and h["advskew"] == 0, HEALS)
+    a.tail = ""
+    a.write_config([plain])
+    assert a.reload().returncode == 0
+    assert a_status_checks(a) == []
+    after = a.status()[1]
+    assert after["state"] == "MASTER" and after["for"] > seen["for"], after  # still not restarted

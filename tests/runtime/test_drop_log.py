@@ -9,7 +9,7 @@ import pytest
 
 from pycarp.core.actions import HostKey, PacketDropped
 from pycarp.core.errors import DropReason
-from pycarp.runtime.driver import DROP_LOG_INTERVAL, DROP_LOG_LINES, DropLog
+from pycarp.runtime.droplog import DROP_LOG_INTERVAL, DROP_LOG_LINES, DropLog
 
 KEY = HostKey("eth0", 1)
 

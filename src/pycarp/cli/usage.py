@@ -106,6 +106,9 @@ def describe(vhost: VirtualHostConfig) -> str:
     if vhost.track:
         how = f"penalty {vhost.penalty}" if vhost.demotion == "penalty" else "stepdown"
         line += f"; tracks {', '.join(vhost.track)} ({how})"
+    if vhost.peers:
+        peers = ", ".join(str(p) for p in vhost.peers)
+        line += f"; unicast to {peers} (min TTL {vhost.min_ttl})"
     return line
 
 

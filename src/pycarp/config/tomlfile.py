@@ -291,6 +291,10 @@ class _Loader:
             fields["deadratio"] = check_deadratio(values["deadratio"])
         if "track" in values:
             fields["track"] = strings(values["track"], "track")
+        if "peers" in values:
+            fields["peers"] = unicast_peers(values)
+        elif "min_ttl" in values:
+            raise ConfigError("min_ttl", "means nothing without peers (it is for unicast)")
         for key in SCRIPT_KEYS:
             if key in values:
                 fields[key] = self.path(key, values[key])
@@ -351,3 +355,13 @@ class _Loader:
         holder = srcips.get(address)
         if holder is not None and holder is not host:
             self.problem(host.label, "addresses", f"{address} is the srcip of {holder.label}")
+
+
+def unicast_peers(values: dict[str, Any]) -> tuple[IPv4Address, ...]:
+    """The `peers` of a vhost: IPv4 addresses, at least one; never with a multicast group."""
+    if not values["peers"]:
+        reason = "an empty list: leave peers out for multicast, or list the peers"
+        raise ConfigError("peers", reason)
+    if "mcast" in values:
+        raise ConfigError("group", "means nothing for a unicast host (with peers)")
+    return tuple(parse_ipv4(text, "peers") for text in strings(values["peers"], "peers"))

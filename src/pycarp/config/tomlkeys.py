@@ -79,6 +79,8 @@ HOST_KEYS: dict[str, KeyType] = {
     "track": list,
     "demotion": str,
     "penalty": int,
+    "peers": list,
+    "min_ttl": int,
 }
 CHECK_KEYS: dict[str, KeyType] = {
     "name": str,
@@ -104,7 +106,7 @@ SCRIPT_KEYS = ("upscript", "downscript")
 AS_IS = (
     *("interface", "vhid", "advbase", "advskew", "preempt", "neutral", "nomcast"),
     *("ignoreifstate", "xparam", "shutdown", "plumb", "virtual_mac", "replay"),
-    *("script_timeout", "demotion", "penalty"),
+    *("script_timeout", "demotion", "penalty", "min_ttl"),
 )
 # The key that sets each field whose key has another name ("password": see Host.key_of).
 _KEY_OF = {"addresses": "addresses", "prefixes": "addresses", "group": "mcast"}

@@ -50,6 +50,7 @@ class Reason(enum.Enum):
     PROMOTED = "promotion requested"
     DEMOTED = "demoted by a failing check (stepdown mode)"
     PEER_DEMOTED = "the master is more demoted than this host"
+    NO_PEER = "no peer can be reached"
 
     @property
     def code(self) -> str:
@@ -74,6 +75,15 @@ class SendAdvertisement:
     key: HostKey
     advert: Advertisement  # what the datagram says
     frame: Frame
+
+
+@dataclass(frozen=True)
+class SendUnicast:
+    """Send each datagram to its peer, routed by the kernel (a unicast host's advertisement)."""
+
+    key: HostKey
+    advert: Advertisement  # what every datagram says
+    datagrams: tuple[tuple[IPv4Address, bytes], ...]  # (peer, its whole IP datagram)
 
 
 @dataclass(frozen=True)
@@ -181,6 +191,7 @@ class HandOverTimedOut:
 
 Action = (
     SendAdvertisement
+    | SendUnicast
     | SendGratuitousArp
     | AddAddresses
     | RemoveAddresses

@@ -86,12 +86,20 @@ class VirtualHostConfig:
     track: tuple[str, ...] = ()
     demotion: Literal["penalty", "stepdown"] = "penalty"
     penalty: int = DEFAULT_PENALTY  # added to advskew while demoted (the sum clamped to 0..255)
+    # Unicast (FreeBSD's format): advertisements to each peer instead of the group,
+    # accepted only from them, with a TTL of at least min_ttl (routed peers: below 255).
+    peers: tuple[IPv4Address, ...] = ()
+    min_ttl: int = 1
 
     @property
     def plumbs(self) -> bool:
         if self.plumb is None:
             return not (self.upscript or self.downscript)
         return self.plumb
+
+    @property
+    def unicast(self) -> bool:
+        return bool(self.peers)
 
     @property
     def networks(self) -> tuple[tuple[IPv4Address, int], ...]:
@@ -150,3 +158,22 @@ class VirtualHostConfig:
             raise ConfigError("group", f"{self.group} is not a multicast address")
         if self.srcip in self.addresses:
             raise ConfigError("srcip", f"{self.srcip} is also a virtual address")
+        self._check_peers()
+
+    def _check_peers(self) -> None:
+        if not 1 <= self.min_ttl <= 255:
+            raise ConfigError("min_ttl", f"{self.min_ttl} is outside 1..255")
+        if not self.peers:
+            return
+        if self.nomcast:
+            raise ConfigError("nomcast", "means nothing for a unicast host (with peers)")
+        if len(set(self.peers)) != len(self.peers):
+            raise ConfigError("peers", "the same peer is listed twice")
+        for peer in self.peers:
+            # the address family's own rules: 198.51.100.224 is not multicast
+            if (problem := address_problem(peer)) is not None:
+                raise ConfigError("peers", f"{peer} is {problem}, not a peer's own address")
+            if peer == self.srcip:
+                raise ConfigError("peers", f"{peer} is this host's own srcip")
+            if peer in self.addresses:
+                raise ConfigError("peers", f"{peer} is a virtual address")

@@ -18,6 +18,7 @@ class DropReason(enum.Enum):
     NOT_IPV4 = "not-ipv4"
     REPLAY = "replay"  # its counter was already heard: a captured advertisement resent
     OWN_COUNTER = "own-counter"  # a counter we sent, from another address: looped or spoofed
+    NOT_PEER = "peer"  # for a unicast host, from an address that is not one of its peers
 
 
 class CarpError(Exception):

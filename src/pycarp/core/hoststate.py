@@ -18,6 +18,7 @@ from pycarp.core.packet import COUNTER_MODULUS
 from pycarp.core.plumbing import Plumbing
 from pycarp.core.priority import Priority, advertised
 from pycarp.core.sending import SendErrors
+from pycarp.core.unicast import PeerFault
 
 
 class PeerInfo(NamedTuple):  # made for every advertisement received: a cheap tuple
@@ -56,6 +57,7 @@ class HostState:
         self._send_errors = SendErrors()
         self._leave_by: float | None = None  # while handing over: when to stop at the latest
         self._plumbing = Plumbing()
+        self.no_peer = PeerFault()  # unicast: none of the peers can be sent to
         c = config
         self._master_down = timing.master_down_interval(c.advbase, c.advskew, c.deadratio)
         self.signer = auth.Signer(c.password, c.vhid, c.addresses)
@@ -64,12 +66,8 @@ class HostState:
 
     def next_deadline(self) -> float | None:
         """When on_timer() next needs to run; None while nothing is due."""
-        retry_at = self._plumbing.retry_at
-        if retry_at is None:
-            return self._deadline
-        if self._deadline is None:
-            return retry_at
-        return min(self._deadline, retry_at)
+        due = (self._deadline, self._plumbing.retry_at, self.no_peer.probe_at)
+        return min((d for d in due if d is not None), default=None)
 
     @property
     def fault(self) -> str | None:
@@ -80,7 +78,7 @@ class HostState:
     def priority(self) -> Priority:
         """What we advertise now: 255/255 while leaving or faulted."""
         leaving = self._leave_by is not None or self._plumbing.fault is not None
-        return self._priority(leaving)
+        return self._priority(leaving or self.no_peer.reason is not None)
 
     @property
     def advertised(self) -> tuple[int, int]:
@@ -105,6 +103,11 @@ class HostState:
     def held(self) -> bool:
         """Demoted in stepdown mode: BACKUP and silent, taking over from nobody."""
         return bool(self.demote) and self.config.demotion == "stepdown" and not self.promoted
+
+    @property
+    def silent(self) -> bool:
+        """BACKUP and silent, taking over from nobody: held, or no peer can be reached."""
+        return self.held or self.no_peer.reason is not None
 
     def master_seconds(self, now: float) -> float:
         """Time spent as MASTER, the current stretch included."""

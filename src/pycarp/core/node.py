@@ -1,7 +1,8 @@
 """A node: every virtual host of one process, and the checks on what arrives.
 
 Received datagrams are checked in ucarp's order (own source, TTL, version,
-vhid, group, checksum, digest), then against replays (replay.py), counted
+vhid, group, checksum, digest; for a unicast host: source among its peers,
+TTL at least min_ttl, instead of TTL 255 and the group), then against replays (replay.py), counted
 when dropped, and handed to the one virtual host they are for. Bad digests
 that keep coming are a conflict (conflict.py), logged when it begins and ends.
 
@@ -21,9 +22,10 @@ import heapq
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from ipaddress import IPv4Address
 
-from pycarp.core import packet
+from pycarp.core import packet, unicast
 from pycarp.core.actions import (
     Action,
     DemotionChanged,
@@ -39,15 +41,11 @@ from pycarp.core.config import VirtualHostConfig
 from pycarp.core.conflict import QUIET_INTERVALS, DigestConflict
 from pycarp.core.errors import ConfigError, DropReason, PacketError
 from pycarp.core.health import Health, host_demotion
-from pycarp.core.replay import ReplayGuard
+from pycarp.core.replay import REPLAYED, ReplayGuard, constant_notice
 from pycarp.core.state import VirtualHost
 
+DEMOTION_FIELDS = ("track", "demotion", "penalty")  # a reload changes these in place
 HANDOVER_SLACK = 1.0  # beyond the longest master-down interval, a stop never waits longer
-REPLAYED = {
-    DropReason.REPLAY: "replayed advertisement: its counter was already heard",
-    DropReason.OWN_COUNTER: "our own advertisement's counter from another address "
-    "(looped back or spoofed)",
-}
 
 
 class Node:
@@ -178,12 +176,27 @@ class Node:
     ) -> list[Action]:
         """A reload's checks and groups: unchanged checks keep their state."""
         before = {group: self.health.count(group) for group in self.health.groups}
-        self.health.configure(checks, groups)
-        self._check_tracks()
+        self.health.configure(checks, groups)  # a host's track is checked by retune() and add()
         actions: list[Action] = []
         for group in sorted({*before, *self.health.groups}):
             actions += self._demotion(group, before.get(group, 0), "reloaded", now)
         return [*actions, *self.health.start(now=now)]
+
+    def retune(self, config: VirtualHostConfig, *, now: float) -> list[Action] | None:
+        """A reload's config for a host that differs only in how it is demoted, taken in place.
+
+        None when more differs: then the host must be replaced (remove, add).
+        """
+        key = HostKey(config.interface, config.vhid)
+        host = self.hosts[key]
+        if replace(host.config, **{f: getattr(config, f) for f in DEMOTION_FIELDS}) != config:
+            return None
+        known = set(self.health.groups)
+        for group in config.track:
+            if group not in known:
+                raise ConfigError("track", f"{key} tracks {group!r}, which no check defines")
+        count = host_demotion(self.health, config.track)
+        return self._call(host, host.set_demotion(count, now=now, config=config))
 
     def _demotion(self, group: str, before: int, why: str, now: float) -> list[Action]:
         after = self.health.count(group) if group in self.health.manual else 0
@@ -256,11 +269,11 @@ class Node:
         self._own_sources_changed(key.interface)
         return host.shutdown(now=now, graceful=False)
 
-    def send_result(self, key: HostKey, *, ok: bool, now: float) -> list[Action]:
+    def send_result(self, key: HostKey, *, ok: bool, now: float, detail: str = "") -> list[Action]:
         host = self.hosts.get(key)
         if host is None:
             return []  # removed by a reload meanwhile
-        return self._call(host, host.send_result(ok=ok, now=now))
+        return self._call(host, host.send_result(ok=ok, now=now, detail=detail))
 
     def addresses_result(
         self, key: HostKey, *, ok: bool, now: float, detail: str = ""
@@ -281,16 +294,20 @@ class Node:
             source = header.src
             if header.proto != packet.PROTO_CARP or source in self._own_sources.get(interface, ()):
                 return []  # not CARP, or our own advertisement looped back
-            if header.ttl != packet.TTL:
-                raise PacketError(DropReason.BAD_TTL, f"TTL {header.ttl}, expected 255")
-            host = None
-            if len(payload) > 1 and payload[0] >> 4 == packet.VERSION:
-                host = self._by_interface.get(interface, {}).get(payload[1])
-                if host is None or header.dst != host.config.group:
-                    # ucarp ignores other vhids and groups before the checksum,
-                    # so neighbours (VRRPv2 shares protocol 112) are not drops.
-                    return []
+            placed = len(payload) > 1 and payload[0] >> 4 == packet.VERSION
+            host = self._by_interface.get(interface, {}).get(payload[1]) if placed else None
+            if host is not None and host.config.unicast:
                 key = host.key
+                unicast.check_source(host.config, source, header.ttl)
+            else:
+                if header.ttl != packet.TTL:
+                    raise PacketError(DropReason.BAD_TTL, f"TTL {header.ttl}, expected 255")
+                if placed:
+                    if host is None or header.dst != host.config.group:
+                        # ucarp ignores other vhids and groups before the checksum,
+                        # so neighbours (VRRPv2 shares protocol 112) are not drops.
+                        return []
+                    key = host.key
             advert = packet.decode(payload)  # short, bad version, type or checksum: raises
             assert host is not None  # decode() raised for whatever could not be placed
             if not host.signer.verify(advert.counter, advert.digest):
@@ -366,10 +383,3 @@ class Node:
         else:
             self.interface_drops.setdefault(interface, Counter())[reason] += 1
         return PacketDropped(key, reason, source, detail)
-
-
-def constant_notice(source: IPv4Address) -> str:
-    return (
-        f"{source} repeats one counter in every advertisement (BSD's replay cookie): "
-        "not checking its advertisements for replays"
-    )

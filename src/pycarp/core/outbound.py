@@ -4,7 +4,7 @@ The state machine decides that a host advertises, announces its addresses,
 plumbs them or runs a script; Outbound makes the action that says everything
 the runtime needs to do it. The address family's part (the advertisement's
 datagram and link addresses, the announcement) is a Wire, picked from WIRES
-by the type of the host's addresses.
+by the type of the host's addresses (UNICAST_WIRES for a host with peers).
 """
 
 from __future__ import annotations
@@ -19,16 +19,18 @@ from pycarp.core.actions import (
     RunScript,
     SendAdvertisement,
     SendGratuitousArp,
+    SendUnicast,
 )
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.ipv4 import Ipv4Wire
 from pycarp.core.packet import Advertisement
+from pycarp.core.unicast import UnicastWire
 
 
 class Wire(Protocol):
     """One host's advertisements and announcements in one address family."""
 
-    def advertisement(self, advert: Advertisement) -> SendAdvertisement: ...
+    def advertisement(self, advert: Advertisement) -> SendAdvertisement | SendUnicast: ...
 
     def announcement(self) -> SendGratuitousArp: ...
 
@@ -40,6 +42,7 @@ class WireFactory(Protocol):
 
 
 WIRES: dict[type, WireFactory] = {IPv4Address: Ipv4Wire}
+UNICAST_WIRES: dict[type, WireFactory] = {IPv4Address: UnicastWire}
 
 
 class Outbound:
@@ -47,7 +50,8 @@ class Outbound:
 
     def __init__(self, config: VirtualHostConfig, *, mac: bytes, ident: int) -> None:
         key = HostKey(config.interface, config.vhid)
-        self._wire = WIRES[type(config.srcip)](key, config, mac=mac, ident=ident)
+        wires = UNICAST_WIRES if config.unicast else WIRES
+        self._wire = wires[type(config.srcip)](key, config, mac=mac, ident=ident)
         self._scripts = {
             "up": _script(key, "up", config.upscript, config),
             "down": _script(key, "down", config.downscript, config),
@@ -56,7 +60,7 @@ class Outbound:
         self._add = (AddAddresses(key, config.networks),) if plumbs else ()
         self._remove = (RemoveAddresses(key, config.networks),) if plumbs else ()
 
-    def advertisement(self, advert: Advertisement) -> SendAdvertisement:
+    def advertisement(self, advert: Advertisement) -> SendAdvertisement | SendUnicast:
         return self._wire.advertisement(advert)
 
     def announcement(self) -> SendGratuitousArp:

@@ -193,3 +193,17 @@ class ReplayGuard:
         self._senders[source] = sender
         if len(self._senders) > self._max_senders:
             self._close(self._senders.popitem(last=False)[1])
+
+
+REPLAYED = {  # what a drop of each reason says
+    DropReason.REPLAY: "replayed advertisement: its counter was already heard",
+    DropReason.OWN_COUNTER: "our own advertisement's counter from another address "
+    "(looped back or spoofed)",
+}
+
+
+def constant_notice(source: IPv4Address) -> str:
+    return (
+        f"{source} repeats one counter in every advertisement (BSD's replay cookie): "
+        "not checking its advertisements for replays"
+    )

@@ -23,6 +23,7 @@ from pycarp.core.actions import (
     State,
     StateChanged,
 )
+from pycarp.core.config import VirtualHostConfig
 from pycarp.core.hoststate import HostState, PeerInfo
 from pycarp.core.outbound import Outbound
 from pycarp.core.packet import COUNTER_MODULUS, Advertisement
@@ -44,7 +45,7 @@ class VirtualHost(HostState):
         self._out = Outbound(self.config, mac=link.mac, ident=self._ident)
         self._link_up = link.up or self.config.ignoreifstate
         actions = self._set_state(State.BACKUP, Reason.STARTED, now=now)
-        self._deadline = self._master_down_at(now) if self._link_up and not self.held else None
+        self._deadline = self._master_down_at(now) if self._link_up and not self.silent else None
         return actions
 
     def receive(self, advert: Advertisement, *, source: IPv4Address, now: float) -> list[Action]:
@@ -55,7 +56,7 @@ class VirtualHost(HostState):
         self.last_peer = PeerInfo(source, advert.advbase, advert.advskew, now, advert.demote)
         if self._leave_by is not None:
             return self._stop(now=now)  # the new master is there: break now
-        if self.held:
+        if self.silent:
             return []
         theirs = timing.advert_interval(advert.advbase, advert.advskew)
         mine = self.priority
@@ -73,7 +74,7 @@ class VirtualHost(HostState):
                 # One more advertisement so the new master knows to re-assert.
                 actions = self._advertise(now=now)
                 actions += self._set_state(State.BACKUP, Reason.PREFERRED_MASTER, now=now)
-                self._deadline = None if self.held else self._master_down_at(now)
+                self._deadline = None if self.silent else self._master_down_at(now)
                 return actions
             self._delayed_arp = DELAYED_ARP_ADVERTS
             return [
@@ -94,8 +95,19 @@ class VirtualHost(HostState):
         self._deadline = self._master_down_at(now)
         return []
 
+    def _no_peer(self, detail: str, *, now: float) -> list[Action]:
+        """Advertisements keep reaching no peer: BACKUP and silent, trying again with backoff."""
+        self.no_peer.failed(detail, now=now)
+        self._deadline = None
+        said = f"no peer can be reached ({detail}): BACKUP and silent, trying again"
+        actions: list[Action] = [Notice(self.key, said)]
+        return actions + self._set_state(State.BACKUP, Reason.NO_PEER, now=now)
+
     def on_timer(self, *, now: float) -> list[Action]:
         actions: list[Action] = []
+        if self.no_peer.due(now) and self.state is State.BACKUP and self._link_up:
+            actions += self._advertise(now=now)  # a probe, as a leaving master: 255/255
+            self._deadline = None
         if self._plumbing.due(now) and self.state is State.MASTER and self._leave_by is None:
             actions += self._sends.add_addresses()
         if self._deadline is None or now < self._deadline:
@@ -115,7 +127,7 @@ class VirtualHost(HostState):
         if self.state is State.INIT:
             return []
         if up:
-            self._deadline = None if self.held else self._master_down_at(now)
+            self._deadline = None if self.silent else self._master_down_at(now)
             return [Notice(self.key, "carrier is back: listening for a master")]
         if self._leave_by is not None:
             return self._stop(now=now)
@@ -128,7 +140,7 @@ class VirtualHost(HostState):
         if self.state is not State.MASTER or self._leave_by is not None:
             return []
         actions = self._set_state(State.BACKUP, Reason.FORCED, now=now)
-        self._deadline = None if self.held else self._master_down_at(now + STEPDOWN_HOLD)
+        self._deadline = None if self.silent else self._master_down_at(now + STEPDOWN_HOLD)
         return actions
 
     def promote(self, *, now: float) -> list[Action]:
@@ -141,11 +153,20 @@ class VirtualHost(HostState):
         self.promoted = True
         return self._become_master(Reason.PROMOTED, now=now)
 
-    def set_demotion(self, count: int, *, now: float) -> list[Action]:
-        """The groups this host tracks now count `count` reasons to demote it."""
-        if count == self.demote:
-            return []
+    def set_demotion(
+        self, count: int, *, now: float, config: VirtualHostConfig | None = None
+    ) -> list[Action]:
+        """The groups this host tracks now count `count` reasons to demote it.
+
+        `config`, from a reload, differs from ours only in how we are demoted
+        (track, demotion, penalty): it is taken in place, without a restart.
+        """
+        before = (self.held, self.priority)
         was_held, self.demote = self.held, count
+        if config is not None:
+            self.config = config
+        if (self.held, self.priority) == before:
+            return []
         if self.state is State.INIT or self._leave_by is not None:
             return []
         if self.held and not was_held:
@@ -155,7 +176,7 @@ class VirtualHost(HostState):
             ]
             return actions + self._set_state(State.BACKUP, Reason.DEMOTED, now=now)
         if was_held and not self.held:
-            if self._link_up:
+            if self._link_up and not self.silent:
                 self._deadline = self._master_down_at(now)
             return [Notice(self.key, "no longer demoted: listening for a master")]
         if self.state is State.MASTER:
@@ -233,21 +254,32 @@ class VirtualHost(HostState):
         ]
         return actions + self._advertise(now=now)
 
-    def send_result(self, *, ok: bool, now: float) -> list[Action]:
-        """The runtime reports whether an advertisement left the machine."""
+    def send_result(self, *, ok: bool, now: float, detail: str = "") -> list[Action]:
+        """The runtime reports whether an advertisement left the machine.
+
+        For a unicast host, not ok means it reached none of its peers (`detail`: why).
+        """
         if ok:
+            actions: list[Action] = []
+            if self.no_peer.succeeded():
+                actions.append(Notice(self.key, "a peer can be reached again: listening"))
+                if self.state is State.BACKUP and self._link_up and not self.held:
+                    self._deadline = self._master_down_at(now)
             if self._send_errors.succeeded():
-                return [Notice(self.key, "advertisements succeed again: normal advskew")]
+                actions.append(Notice(self.key, "advertisements succeed again: normal advskew"))
+            return actions
+        if self.no_peer.reason is not None:
+            self.no_peer.failed(detail, now=now)  # still none: try again later
             return []
+        if self.config.unicast:  # not one peer reached: nobody could hear this master
+            return self._no_peer(detail, now=now)
         if not self._send_errors.failed():
             return []
-        actions: list[Action] = [
-            Notice(self.key, "advertisements keep failing: advertising with advskew 240")
-        ]
+        said = [Notice(self.key, "advertisements keep failing: advertising with advskew 240")]
         if self.state is State.MASTER:
             # ucarp's carp_send_ad_all: announce the weaker skew at once.
-            actions += self._advertise(now=now)
-        return actions
+            return [*said, *self._advertise(now=now)]
+        return list(said)
 
     # -- internals -------------------------------------------------------
 

@@ -43,6 +43,8 @@ class VirtualHostStatus:
     master_demote: int | None = None  # the master's demote byte as last seen
     transitions: dict[str, dict[str, int]] = field(default_factory=dict)  # state -> reason -> n
     master_seconds: float = 0.0
+    peers: tuple[str, ...] = ()  # a unicast host's peers
+    min_ttl: int = 1
 
     def to_json(self, *, now: float) -> dict[str, Any]:
         # Not asdict(): it deep-copies every field, costly with 255 hosts polled often.
@@ -54,6 +56,7 @@ class VirtualHostStatus:
         )
         out["addresses"] = list(self.addresses)
         out["track"] = list(self.track)
+        out["peers"] = list(self.peers)
         out["transitions"] = {state: dict(n) for state, n in self.transitions.items()}
         out["master_seconds"] = round(self.master_seconds, 3)
         out["constant_counter"] = list(self.constant_counter)
@@ -105,7 +108,7 @@ def host_status(
         adverts_sent=host.adverts_sent,
         adverts_received=host.adverts_received,
         dropped={r.value: n for r, n in dropped.items() if n},
-        fault=host.fault,
+        fault=host.fault or _no_peer(host),
         conflict=None if conflict is None else conflict.shown(),
         constant_counter=tuple(str(a) for a in guard.constant_senders) if guard else (),
         demote=mine.demote,
@@ -117,7 +120,14 @@ def host_status(
         master_demote=mdemote,
         transitions=transitions,
         master_seconds=host.master_seconds(now),
+        peers=tuple(str(p) for p in c.peers),
+        min_ttl=c.min_ttl,
     )
+
+
+def _no_peer(host: VirtualHost) -> str | None:
+    why = host.no_peer.reason
+    return None if why is None else f"no peer can be reached ({why}): BACKUP until one can"
 
 
 def node_status(node: Node, *, now: float = 0.0) -> list[VirtualHostStatus]:

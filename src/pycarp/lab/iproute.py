@@ -32,6 +32,7 @@ __all__ = [
     "add_address",
     "add_bridge",
     "add_default_route",
+    "add_route",
     "add_veth",
     "create_netns",
     "delete_netns",
@@ -250,6 +251,15 @@ def add_default_route(name: str, gateway: str) -> None:
         name,
         f"add default route via {gateway}",
         lambda ipr: ipr.route("add", dst="default", gateway=gateway, proto=RTPROT_BOOT),
+    )
+
+
+def add_route(name: str, network: str, gateway: str) -> None:
+    """A route to network ("a.b.c.d/len") via gateway, like `ip route add network via gateway`."""
+    _request(
+        name,
+        f"add route {network} via {gateway}",
+        lambda ipr: ipr.route("add", dst=network, gateway=gateway, proto=RTPROT_BOOT),
     )
 
 

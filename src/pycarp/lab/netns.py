@@ -1,9 +1,12 @@
-"""A throw-away Ethernet segment made of network namespaces.
+"""Throw-away Ethernet segments made of network namespaces.
 
 Every host is a namespace whose "eth0" is one end of a veth pair; the other
-end is a port of the bridge "br0", which lives in a namespace of its own so
-that nothing of the lab is ever visible in (or able to leak into) the root
-namespace. Needs root and iproute2 (`ip netns exec` runs the hosts' programs).
+end is a port of a bridge, "br0" unless the host is put on another segment
+("br1"...). The bridges live in a namespace of their own so that nothing of
+the lab is ever visible in (or able to leak into) the root namespace. A
+router is a host with a link on several segments and IPv4 forwarding on (in
+its own namespace only). Needs root and iproute2 (`ip netns exec` runs the
+hosts' programs) and, for drop_multicast, nftables.
 
 Ownership: a Lab claims its tag (pycarp.lab.owners) before it creates
 anything, so cleanup_stale() can tell the namespaces of a lab that is still
@@ -19,15 +22,16 @@ import re
 import secrets
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 
-from pycarp.lab import iproute, owners
+from pycarp.lab import iproute, owners, segments
 from pycarp.lab.errors import LabError
 from pycarp.lab.iproute import NETNS_DIR, NetnsExists, netns_entered
-from pycarp.lab.names import ALLOWED_NETWORKS, PREFIX, TAG_RE, port_name
+from pycarp.lab.names import ALLOWED_NETWORKS, PREFIX, TAG_RE, port_name, short_ifname
 from pycarp.lab.nsexec import InNamespace
 from pycarp.lab.processes import stop_processes
+from pycarp.lab.segments import RouterLink, split_cidr
 from pycarp.lab.wait import wait_until
 from pycarp.platform.rundir import netns_run_directory
 
@@ -41,10 +45,12 @@ __all__ = [
     "Host",
     "Lab",
     "LabError",
+    "Router",
+    "RouterLink",
     "check_host",
 ]
 
-BRIDGE = "br0"
+BRIDGE = segments.DEFAULT_SEGMENT
 HOST_IFNAME = "eth0"
 TERM_GRACE = 3.0  # seconds between SIGTERM and SIGKILL in close()
 LINK_WAIT = 5.0  # seconds wait_running waits at most
@@ -78,6 +84,8 @@ class Lab:
             raise ValueError(f"lab tag must match {TAG_RE.pattern}, got {self.tag!r}")
         self.bridge_netns = f"{PREFIX}{self.tag}-br"
         self._hosts: dict[str, Host] = {}
+        self._ports: set[str] = set()  # every bridge port, on any segment
+        self._segments: list[str] = []  # bridges made in bridge_netns
         self._netns: list[str] = []  # namespaces we created, in creation order
         self._procs: list[subprocess.Popen[bytes]] = []
         self._closed = False
@@ -86,7 +94,7 @@ class Lab:
             owners.claim(self.tag)
             self._owned = True
             self._make_netns(self.bridge_netns)
-            iproute.add_bridge(self.bridge_netns, BRIDGE)
+            self._segment(BRIDGE)
         except BaseException:
             self.close()
             raise
@@ -101,6 +109,12 @@ class Lab:
             self._netns.remove(name)  # someone else's: not ours to delete
             raise LabError(f"{exc} (leftover? see pycarp.lab.cleanup_stale)") from None
 
+    def _segment(self, segment: str) -> None:
+        """The bridge `segment`, made on first use."""
+        if segment not in self._segments:
+            iproute.add_bridge(self.bridge_netns, segment)
+            self._segments.append(segment)
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -110,32 +124,107 @@ class Lab:
         return dict(self._hosts)
 
     @property
+    def segments(self) -> list[str]:
+        """The bridges made so far, "br0" first."""
+        return list(self._segments)
+
+    @property
     def namespaces(self) -> list[str]:
         """Every namespace this lab created and has not deleted yet."""
         return [n for n in self._netns if iproute.netns_exists(n)]
 
-    def add_host(self, role: str, ip: str, prefix: int = 24, mac: str | None = None) -> Host:
-        """A new namespace "<PREFIX><tag>-<role>" whose eth0 is plugged into br0."""
-        if self._closed:
-            raise LabError("lab is closed")
-        check_host(role, ip, prefix, mac)
-        if role in self._hosts or role == "br":
-            raise ValueError(f"host role {role!r} already used in lab {self.tag}")
+    def add_host(
+        self,
+        role: str,
+        ip: str,
+        prefix: int = 24,
+        mac: str | None = None,
+        segment: str = BRIDGE,
+    ) -> Host:
+        """A new namespace "<PREFIX><tag>-<role>" whose eth0 is plugged into segment."""
         port = port_name(role)
-        if any(h.port == port for h in self._hosts.values()):
-            raise ValueError(f"bridge port name {port} for role {role!r} collides")
-
+        self._check_new(role, [(ip, prefix)], mac, [port], [segment])
+        self._segment(segment)
         netns = f"{PREFIX}{self.tag}-{role}"
         self._make_netns(netns)
-        iproute.add_veth(netns, HOST_IFNAME, port, self.bridge_netns, mac)
-        iproute.set_master(self.bridge_netns, port, BRIDGE)
-        iproute.set_link_up(self.bridge_netns, port, True)
-        iproute.add_address(netns, HOST_IFNAME, ip, prefix)
-        iproute.set_link_up(netns, HOST_IFNAME, True)
-        host = Host(self, role, netns, ip, prefix, port)
+        self._plug(netns, HOST_IFNAME, port, segment, mac, ip, prefix)
+        host = Host(self, role, netns, ip, prefix, port, segment)
         self._hosts[role] = host
         host.wait_running(True)
         return host
+
+    def add_router(self, role: str, links: Mapping[str, str]) -> Router:
+        """A host with a link per segment ({"br0": "198.51.100.1/24", ...}) that forwards IPv4.
+
+        Its links are eth0, eth1... in the mapping's order; forwarding is
+        switched on in its namespace only.
+        """
+        if len(links) < 2:
+            raise ValueError(f"router {role!r} needs links on two segments at least")
+        addrs = [split_cidr(cidr) for cidr in links.values()]
+        ports = [short_ifname("v-", f"{role}-{i}") for i in range(len(links))]
+        self._check_new(role, addrs, None, ports, list(links))
+        for segment in links:
+            self._segment(segment)
+        netns = f"{PREFIX}{self.tag}-{role}"
+        self._make_netns(netns)
+        made = []
+        for i, (segment, (ip, prefix)) in enumerate(zip(links, addrs, strict=True)):
+            ifname = f"eth{i}"
+            self._plug(netns, ifname, ports[i], segment, None, ip, prefix)
+            made.append(RouterLink(segment, ifname, ip, prefix, ports[i]))
+        segments.set_ip_forward(netns, True)
+        router = Router(self, role, netns, made)
+        self._hosts[role] = router
+        router.wait_running(True)
+        return router
+
+    def _check_new(
+        self,
+        role: str,
+        addrs: list[tuple[str, int]],
+        mac: str | None,
+        ports: list[str],
+        on: list[str],
+    ) -> None:
+        """ValueError (LabError once closed) unless a new host fits; before anything is made."""
+        if self._closed:
+            raise LabError("lab is closed")
+        for segment in on:
+            if not segments.SEGMENT_RE.fullmatch(segment):
+                raise ValueError(
+                    f"segment must match {segments.SEGMENT_RE.pattern}, got {segment!r}"
+                )
+        for ip, prefix in addrs:
+            check_host(role, ip, prefix, mac)
+        if role in self._hosts or role == "br":
+            raise ValueError(f"host role {role!r} already used in lab {self.tag}")
+        for port in ports:
+            if port in self._ports or ports.count(port) > 1:
+                raise ValueError(f"bridge port name {port} for role {role!r} collides")
+
+    def _plug(self, netns: str, ifname: str, port: str, segment: str, mac: str | None,
+              ip: str, prefix: int) -> None:  # fmt: skip
+        """ifname in netns, its veth peer `port` a port of segment; both up, ip/prefix on it."""
+        self._ports.add(port)
+        iproute.add_veth(netns, ifname, port, self.bridge_netns, mac)
+        iproute.set_master(self.bridge_netns, port, segment)
+        iproute.set_link_up(self.bridge_netns, port, True)
+        iproute.add_address(netns, ifname, ip, prefix)
+        iproute.set_link_up(netns, ifname, True)
+
+    def drop_multicast(self, drop: bool = True) -> None:
+        """Make every segment drop (or, with False, forward again) IPv4 multicast between ports.
+
+        An nftables table, `bridge pycarp_mcast`, in the bridge namespace.
+        """
+        if self._closed:
+            raise LabError("lab is closed")
+        segments.load_rules(self.bridge_netns, segments.multicast_drop_rules(drop))
+
+    def ruleset(self) -> str:
+        """`nft list ruleset` in the bridge namespace."""
+        return segments.ruleset(self.bridge_netns)
 
     def track(self, proc: subprocess.Popen[bytes]) -> None:
         """close() stops proc (and its process group) with the lab."""
@@ -183,9 +272,18 @@ class Lab:
 
 
 class Host(InNamespace):
-    """One namespace of a Lab, with eth0 on the shared segment."""
+    """One namespace of a Lab, with eth0 on a segment (a bridge: "br0" unless told)."""
 
-    def __init__(self, lab: Lab, role: str, netns: str, ip: str, prefix: int, port: str) -> None:
+    def __init__(
+        self,
+        lab: Lab,
+        role: str,
+        netns: str,
+        ip: str,
+        prefix: int,
+        port: str,
+        segment: str = BRIDGE,
+    ) -> None:
         self.lab = lab
         self.role = role
         self.netns = netns
@@ -193,6 +291,7 @@ class Host(InNamespace):
         self.ip = ip
         self.prefix = prefix
         self.port = port  # the bridge-side end of the veth, in lab.bridge_netns
+        self.segment = segment
 
     def before_spawn(self) -> None:
         if self.lab.closed:
@@ -213,6 +312,13 @@ class Host(InNamespace):
         """IPv4 addresses on eth0 as "a.b.c.d/len"."""
         return iproute.ipv4_addresses(self.netns, self.ifname)
 
+    def add_route(self, network: str, via: str) -> None:
+        """A route to network ("a.b.c.d/len") via a router on this host's segment."""
+        iproute.add_route(self.netns, network, via)
+
+    def add_default_route(self, via: str) -> None:
+        iproute.add_default_route(self.netns, via)
+
     def mac(self) -> str:
         return iproute.link_state(self.netns, self.ifname).mac
 
@@ -225,25 +331,61 @@ class Host(InNamespace):
         if not wait_until(lambda: self.running() == running, timeout):
             raise LabError(f"{self.netns}: {self.ifname} RUNNING did not become {running}")
 
+    def bridge_ports(self) -> dict[str, str]:
+        """Bridge port -> its segment, for each of the host's links."""
+        return {self.port: self.segment}
+
     def link_down(self, wait: bool = True) -> None:
         """Pull the cable: the bridge end goes down, so eth0 loses carrier."""
-        iproute.set_link_up(self.lab.bridge_netns, self.port, False)
+        for port in self.bridge_ports():
+            iproute.set_link_up(self.lab.bridge_netns, port, False)
         if wait:
             self.wait_running(False)
 
     def link_up(self, wait: bool = True) -> None:
         """Plug the cable back in."""
-        iproute.set_link_up(self.lab.bridge_netns, self.port, True)
+        for port in self.bridge_ports():
+            iproute.set_link_up(self.lab.bridge_netns, port, True)
         # An eth0 set down inside the host can never get RUNNING: nothing to wait for.
         if wait and iproute.link_state(self.netns, self.ifname).up:
             self.wait_running(True)
 
     def cut(self) -> None:
         """Partition: take the port off the bridge; eth0 keeps its carrier."""
-        iproute.set_master(self.lab.bridge_netns, self.port, None)
+        for port in self.bridge_ports():
+            iproute.set_master(self.lab.bridge_netns, port, None)
 
     def uncut(self) -> None:
-        iproute.set_master(self.lab.bridge_netns, self.port, BRIDGE)
+        for port, segment in self.bridge_ports().items():
+            iproute.set_master(self.lab.bridge_netns, port, segment)
 
     def __repr__(self) -> str:
         return f"<Host {self.role} {self.netns} {self.ip}/{self.prefix}>"
+
+
+class Router(Host):
+    """A host with a link on each of several segments, forwarding IPv4 between them.
+
+    As a Host it is its first link (ifname, ip, port, segment); links has them
+    all. link_down, link_up, cut and uncut act on every link: it fails whole.
+    """
+
+    def __init__(self, lab: Lab, role: str, netns: str, links: list[RouterLink]) -> None:
+        first = links[0]
+        super().__init__(lab, role, netns, first.ip, first.prefix, first.port, first.segment)
+        self.links = {link.segment: link for link in links}
+
+    def addresses(self) -> list[str]:
+        """IPv4 addresses on every link, by link order."""
+        return iproute.ipv4_addresses(self.netns)
+
+    def forwarding(self) -> bool:
+        """net.ipv4.ip_forward in the router's namespace."""
+        return segments.ip_forward(self.netns)
+
+    def bridge_ports(self) -> dict[str, str]:
+        return {link.port: link.segment for link in self.links.values()}
+
+    def __repr__(self) -> str:
+        links = " ".join(f"{k.segment}:{k.ip}/{k.prefix}" for k in self.links.values())
+        return f"<Router {self.role} {self.netns} {links}>"

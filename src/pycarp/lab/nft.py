@@ -3,15 +3,14 @@
 One table, `bridge pycarp_lab`, in the bridge namespace: chain `forward` sees
 every frame from one bridge port to another. nft runs through `ip netns exec`:
 pyroute2 does not speak nftables' netlink well enough for a ruleset.
+load_rules lives in pycarp.lab.segments (the test lab uses it too).
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterable
 
-from pycarp.lab.errors import LabError
-from pycarp.lab.nsexec import run_in
+from pycarp.lab.segments import load_rules
 from pycarp.lab.zonestate import Zone
 
 __all__ = ["NFT_TABLE", "load_rules", "nft_rules"]
@@ -41,13 +40,3 @@ def nft_rules(zones: Iterable[Zone]) -> str:
                 lines.append(f"    {port} ether type arp arp saddr ip != {nic.ip} counter drop")
     lines += ["  }", "}", ""]
     return "\n".join(lines)
-
-
-def load_rules(netns: str, script: str) -> None:
-    """`nft -f -` in netns with script; LabError with nft's message if it fails."""
-    nft = shutil.which("nft") or shutil.which("nft", path="/usr/sbin:/sbin")
-    if nft is None:
-        raise LabError("nftables `nft` not found (apt-get install nftables)")
-    done = run_in(netns, [nft, "-f", "-"], check=False, timeout=10, input=script)
-    if done.returncode != 0:
-        raise LabError(f"nft failed in {netns}: {done.stderr.strip()}")

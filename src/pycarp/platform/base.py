@@ -56,6 +56,16 @@ class LinkSender(Protocol):
     def close(self) -> None: ...
 
 
+class UnicastSender(Protocol):
+    """Sends whole IPv4 datagrams (header included) where the kernel routes them."""
+
+    def send_to(self, datagram: bytes, address: IPv4Address) -> None:
+        """Raises OSError when the kernel refuses (no route, a full queue, ...)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class LinkMonitor(Protocol):
     """Reports changes of the RUNNING flag of interfaces."""
 
@@ -98,6 +108,8 @@ class Platform(Protocol):
     ) -> CarpReceiver: ...
 
     def open_sender(self, info: InterfaceInfo) -> LinkSender: ...
+
+    def open_unicast_sender(self) -> UnicastSender: ...
 
     def open_link_monitor(self) -> LinkMonitor: ...
 

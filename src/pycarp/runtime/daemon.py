@@ -122,6 +122,12 @@ class Daemon:
             self.node, self.ports, self.jobs, addresses=self.addresses, checks=self.checks
         )
         self.driver.after_step = self._after_step
+        if any(c.unicast for c in self.settings.vhosts):
+            try:
+                self.driver.unicast = self.platform.open_unicast_sender()
+            except OSError as exc:
+                log.error("cannot start: cannot open the unicast socket: %s", exc)
+                return 1
         self.checks.report = self.driver.check_result
         bus = self.commands.bus
         self.driver.facts = lambda fact: bus.publish(event_of(fact))
@@ -153,6 +159,8 @@ class Daemon:
         try:
             return await self._serve(loop)
         finally:
+            if self.driver.unicast is not None:
+                self.driver.unicast.close()
             await self.checks.close()
             if metrics is not None:
                 await metrics.close()

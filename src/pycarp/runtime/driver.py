@@ -31,10 +31,10 @@ from pycarp.core.actions import (
     RunScript,
     SendAdvertisement,
     SendGratuitousArp,
+    SendUnicast,
     State,
     StateChanged,
 )
-from pycarp.core.errors import DropReason
 from pycarp.core.node import Node
 from pycarp.core.packet import Frame
 from pycarp.platform.base import (
@@ -43,11 +43,11 @@ from pycarp.platform.base import (
     CarpReceiver,
     InterfaceInfo,
     LinkSender,
+    UnicastSender,
 )
+from pycarp.runtime.droplog import DropLog
 
 log = logging.getLogger("pycarp")
-DROP_LOG_INTERVAL = 10.0  # at most one log line per (reason, source) this often
-DROP_LOG_LINES = 8  # and at most this many in all each interval: spoofed sources are many
 
 
 @dataclass
@@ -57,46 +57,6 @@ class Port:
     info: InterfaceInfo
     receiver: CarpReceiver
     sender: LinkSender
-
-
-class DropLog:
-    """Logs dropped packets without letting a flood of them flood the log.
-
-    One line per (reason, source) each interval, and `lines` in all: past
-    them a drop is only counted, and the count logged once the interval ends.
-    """
-
-    def __init__(
-        self, interval: float = DROP_LOG_INTERVAL, limit: int = 1024, lines: int = DROP_LOG_LINES
-    ) -> None:
-        self._interval, self._limit, self._lines = interval, limit, lines
-        self._seen: dict[tuple[DropReason, str], tuple[float, int]] = {}
-        self._began = -interval  # the current interval's start
-        self._logged = self._unlogged = 0  # lines in it; drops its budget kept quiet
-
-    def __call__(self, drop: PacketDropped, now: float) -> None:
-        where = f"{drop.key}: " if drop.key else ""
-        slot = (drop.reason, str(drop.source))
-        last, quiet = self._seen.get(slot, (-self._interval, 0))
-        if now - last < self._interval:
-            self._seen[slot] = (last, quiet + 1)
-            return
-        if now - self._began >= self._interval:
-            if self._unlogged:
-                log.warning(
-                    "%d more dropped packets not logged (too many sources or reasons at once)",
-                    self._unlogged,
-                )
-            self._began, self._logged, self._unlogged = now, 0, 0
-        if self._logged >= self._lines:
-            self._unlogged += 1
-            return
-        self._logged += 1
-        if len(self._seen) >= self._limit:
-            self._seen.clear()
-        self._seen[slot] = (now, 0)
-        more = f" (+{quiet} more since the last report)" if quiet else ""
-        log.warning("%sdropped packet from %s: %s%s", where, drop.source, drop.detail, more)
 
 
 class Jobs(Protocol):
@@ -133,6 +93,8 @@ class Driver:
         self.ports = ports
         self._jobs = jobs
         self.checks = checks
+        self.unicast: UnicastSender | None = None  # for hosts with peers (runtime.daemon opens it)
+        self._unicast_failing: dict[HostKey, str] = {}  # the peers each host last could not reach
         self.facts: Callable[[Fact], None] | None = None  # e.g. the event stream
         self._addresses = addresses
         self._loop = asyncio.get_running_loop()
@@ -145,6 +107,7 @@ class Driver:
         self.changes = 0  # transitions and plumbing results so far: what a summary shows
         self._handlers: dict[type, Callable[[Any], list[Action]]] = {
             SendAdvertisement: self._send_advertisement,
+            SendUnicast: self._send_unicast,
             SendGratuitousArp: self._send_arp,
             AddAddresses: self._add_addresses,
             RemoveAddresses: self._remove_addresses,
@@ -250,6 +213,28 @@ class Driver:
         if ok:
             log.debug("%s: advertisement sent (advskew %d)", key, action.advert.advskew)
         return self.node.send_result(key, ok=ok, now=self.now())
+
+    def _send_unicast(self, action: SendUnicast) -> list[Action]:
+        """One datagram to each peer: sent when at least one left (the others are logged)."""
+        key, sent, failures = action.key, 0, []
+        for peer, datagram in action.datagrams:
+            try:
+                if self.unicast is None:
+                    raise OSError("no unicast socket")
+                self.unicast.send_to(datagram, peer)
+            except OSError as exc:
+                log.debug("%s: sending advertisement to %s failed: %s", key, peer, exc)
+                failures.append(f"{peer}: {exc.strerror or exc}")
+                continue
+            sent += 1
+        detail = "; ".join(failures)
+        if self._unicast_failing.get(key, "") != detail:  # said when it changes, not each time
+            if failures:
+                log.warning("%s: advertisements not sent to %s", key, detail)
+            else:
+                log.info("%s: advertisements reach every peer again", key)
+            self._unicast_failing[key] = detail
+        return self.node.send_result(key, ok=sent > 0, now=self.now(), detail=detail)
 
     def _send_arp(self, action: SendGratuitousArp) -> list[Action]:
         for frame in action.frames:

@@ -96,17 +96,29 @@ class Commands:
                 except (InterfaceError, OSError) as exc:
                     raise ValueError(f"{config.interface}: {exc}") from exc
                 driver.add_port(config.interface, port)
+        if driver.unicast is None and any(new[k].unicast for k in added + changed):
+            try:
+                driver.unicast = daemon.platform.open_unicast_sender()
+            except OSError as exc:
+                raise ValueError(f"cannot open the unicast socket: {exc}") from exc
         now = driver.now()
-        for key in removed + changed:
-            driver.step(node.remove(key, now=now))
         driver.step(node.configure_health(settings.checks, settings.groups, now=now))
-        if daemon.addresses is None and any(new[k].plumbs for k in added + changed):
+        replaced = []
+        for key in changed:  # only its demotion changed: taken in place, no restart
+            retuned = node.retune(new[key], now=now)
+            if retuned is None:
+                replaced.append(key)
+            else:
+                driver.step(retuned)
+        for key in removed + replaced:
+            driver.step(node.remove(key, now=now))
+        if daemon.addresses is None and any(new[k].plumbs for k in added + replaced):
             daemon.addresses = AddressQueue(daemon.platform.open_address_manager())
             driver.set_addresses(daemon.addresses)
         if daemon.addresses is not None:
             await driver.plumbing_done(PLUMBING_WAIT)
-            await daemon.remove_stale(new[k] for k in added + changed)
-        for key in added + changed:
+            await daemon.remove_stale(new[k] for k in added + replaced)
+        for key in added + replaced:
             link = driver.link(key.interface)
             counter = secrets.randbits(64)
             driver.step(node.add(new[key], counter=counter, now=now, link=link))

@@ -51,7 +51,13 @@ def log_host(c: VirtualHostConfig) -> None:
         ", ".join(f"{a}/{p}" for a, p in c.networks),
         c.advbase,
         c.advskew,
-        "broadcast" if c.nomcast else f"group {c.group}",
+        _destination(c),
         ", preempt" if c.preempt else "",
         ", built-in plumbing" if c.plumbs else "",
     )
+
+
+def _destination(c: VirtualHostConfig) -> str:
+    if c.peers:
+        return f"unicast to {', '.join(str(p) for p in c.peers)} (min TTL {c.min_ttl})"
+    return "broadcast" if c.nomcast else f"group {c.group}"

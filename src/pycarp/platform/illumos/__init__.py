@@ -6,6 +6,7 @@ injectable runner or socket factory, so the logic is tested on any OS.
 
 from __future__ import annotations
 
+import socket
 from ipaddress import IPv4Address
 
 from pycarp.platform.base import InterfaceInfo
@@ -19,11 +20,15 @@ from pycarp.platform.illumos.ifconfig import (
 )
 from pycarp.platform.illumos.linkmon import RouteLinkMonitor, parse_ifinfo
 from pycarp.platform.illumos.sockets import (
+    IP_HDRINCL,
+    IPPROTO_IP,
+    IPPROTO_RAW,
     IpFrameSender,
     RawCarpReceiver,
     SocketFactory,
     new_socket,
 )
+from pycarp.platform.routed import RawIpSocket, RoutedSender
 
 __all__ = [
     "IfconfigAddressManager",
@@ -68,6 +73,12 @@ class IllumosPlatform:
 
     def open_sender(self, info: InterfaceInfo) -> IpFrameSender:
         return IpFrameSender(info, factory=self._factory)
+
+    def open_unicast_sender(self) -> RoutedSender:
+        def make() -> RawIpSocket:
+            return self._factory(socket.AF_INET, socket.SOCK_RAW, IPPROTO_RAW)
+
+        return RoutedSender(make, [(IPPROTO_IP, IP_HDRINCL, 1)])
 
     def open_link_monitor(self) -> RouteLinkMonitor:
         return RouteLinkMonitor(factory=self._factory)

@@ -10,6 +10,7 @@ from pycarp.platform.linux.iface import interface_info
 from pycarp.platform.linux.linkmon import NetlinkLinkMonitor
 from pycarp.platform.linux.privileges import drop_capabilities
 from pycarp.platform.linux.rawsock import PacketFrameSender, RawCarpReceiver
+from pycarp.platform.routed import RoutedSender
 
 __all__ = [
     "LinuxPlatform",
@@ -17,6 +18,7 @@ __all__ = [
     "NetlinkLinkMonitor",
     "PacketFrameSender",
     "RawCarpReceiver",
+    "RoutedSender",
     "interface_info",
 ]
 
@@ -34,6 +36,9 @@ class LinuxPlatform:
 
     def open_sender(self, info: InterfaceInfo) -> PacketFrameSender:
         return PacketFrameSender(info)
+
+    def open_unicast_sender(self) -> RoutedSender:
+        return RoutedSender()
 
     def open_link_monitor(self) -> NetlinkLinkMonitor:
         return NetlinkLinkMonitor()

@@ -1,4 +1,5 @@
-"""Sockets that carry CARP: a raw IPv4 socket in, an AF_PACKET socket out.
+"""Sockets that carry CARP: a raw IPv4 socket in, an AF_PACKET socket out
+(unicast peers' advertisements go through pycarp.platform.routed).
 
 Receiving uses the IP stack (protocol 112 raw socket) so the kernel does the
 IP checks and reassembly; sending writes whole Ethernet frames, because ucarp
