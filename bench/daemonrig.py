@@ -8,13 +8,13 @@ daemon is started with the lab's Host.spawn, its output into a log file.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from pycarp.lab import Host
+from pycarp.lab.nsexec import program
 
 PROFILED = Path(__file__).resolve().parent / "profiled.py"
 
@@ -25,10 +25,7 @@ UCARP_SCRIPT = (
 
 
 def which(name: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
-    if path is None:
-        raise FileNotFoundError(f"{name} is not installed")
-    return path
+    return program(name)
 
 
 def carp_options(host: Host, *, vhid: int, vip: str, password: str, advskew: int) -> list[str]:

@@ -11,6 +11,8 @@ import daemonrig
 import handover
 import pytest
 
+from pycarp.lab import LabError
+
 HOST: Any = SimpleNamespace(ifname="eth0", ip="198.51.100.201", role="a")
 
 
@@ -81,5 +83,5 @@ def test_pycarp_runs_as_a_module_or_profiled(tmp_path: Path) -> None:
 
 
 def test_which_says_what_is_missing() -> None:
-    with pytest.raises(FileNotFoundError, match="no-such-tool-here is not installed"):
+    with pytest.raises(LabError, match="`no-such-tool-here` not found"):
         daemonrig.which("no-such-tool-here")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import warnings
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pycarp.lab import PREFIX, Lab, close_all_labs
+from pycarp.lab.nsexec import find_program
 from tests.netns.daemons import Daemons
 
 
@@ -24,7 +24,7 @@ def _netns_problem() -> str | None:
     """Why namespace tests cannot run here, or None if they can."""
     if os.geteuid() != 0:
         return f"they must run as root (euid is {os.geteuid()})"
-    ip = shutil.which("ip") or shutil.which("ip", path="/usr/sbin:/sbin")
+    ip = find_program("ip")
     if ip is None:
         return "iproute2's `ip` is not installed"
     probe = f"{PREFIX}{secrets.token_hex(3)}-probe"
@@ -78,7 +78,7 @@ def daemons(tmp_path: Path) -> Iterator[Daemons]:
 @pytest.fixture(scope="session")
 def ucarp_bin() -> str:
     """Path of the real ucarp; its absence is a failure, not a skip."""
-    path = shutil.which("ucarp") or shutil.which("ucarp", path="/usr/sbin:/sbin")
+    path = find_program("ucarp")
     if path is None:
         pytest.fail("ucarp is not installed (apt-get install ucarp)", pytrace=False)
     return path

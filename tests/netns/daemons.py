@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal, Self, TypedDict, Unpack
 
 from pycarp.lab import Host
+from pycarp.lab.nsexec import program
 from pycarp.lab.wait import wait_until
 from tests.netns.observe import ask_status, control_socket_of, pycarp_cli, status_json, text_of
 
@@ -63,10 +63,7 @@ exit 0
 
 
 def which(name: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin")
-    if path is None:
-        raise FileNotFoundError(f"{name} is not installed")
-    return path
+    return program(name)
 
 
 def python_env() -> dict[str, str]:

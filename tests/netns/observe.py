@@ -25,6 +25,7 @@ from typing import Any
 from pycarp.client.request import ControlError, request
 from pycarp.config.settings import default_control_socket
 from pycarp.lab import Host
+from pycarp.lab.probe import PingProbe, ping_replies, ping_sent
 from pycarp.lab.wait import wait_until
 
 CLI_TIMEOUT = 40.0  # `pycarp reload` itself waits up to 30 s for the daemon
@@ -97,8 +98,6 @@ def ping_within(client: Host, ip: str, timeout: float = 3.0, each: float = 1.0) 
 
 
 # ping -D: "[<unix time>] 64 bytes from <ip>: icmp_seq=<n> ttl=64 time=0.1 ms".
-_REPLY = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from [\d.]+: icmp_seq=(\d+)")
-_SENT = re.compile(r"(\d+) packets transmitted")
 
 
 @dataclass(frozen=True)
@@ -149,11 +148,10 @@ class ProbeResult:
 
 def parse_ping(output: str) -> ProbeResult:
     replies: dict[int, float] = {}
-    for match in map(_REPLY.match, output.splitlines()):
-        if match:
-            replies.setdefault(int(match[2]), float(match[1]))  # a DUP! keeps the first
-    sent = _SENT.search(output)
-    return ProbeResult(int(sent[1]) if sent else max(replies, default=0), replies)
+    for seq, at in ping_replies(output):
+        replies.setdefault(seq, at)  # a DUP! keeps the first
+    sent = ping_sent(output)
+    return ProbeResult(sent if sent is not None else max(replies, default=0), replies)
 
 
 def stop_capture(proc: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
@@ -179,14 +177,12 @@ class Probe:
     # iputils' ping rounds `-i 0.01` up to 16 ms here; 0.0099 gives the 9-10 ms we want.
     interval: float = 0.0099
     count: int = 1500
-    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    ping: PingProbe | None = field(default=None, repr=False)
 
     def start(self) -> Probe:
-        with open(self.logfile, "wb") as out:
-            self.proc = self.client.spawn(
-                "ping", "-n", "-D", "-O", "-W", "0.2", "-i", f"{self.interval:g}",
-                "-c", str(self.count), self.target, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        self.ping = PingProbe(
+            self.client, self.target, self.logfile, self.interval, self.count, reply_timeout=0.2
+        ).start()
         return self
 
     def result(self) -> ProbeResult:
@@ -196,7 +192,8 @@ class Probe:
         return wait_until(lambda: self.result().replies_after(when) >= n, timeout)
 
     def stop(self) -> ProbeResult:
-        stop_capture(self.proc, signal.SIGINT)  # ping prints its summary and exits
+        if self.ping is not None:
+            self.ping.stop()  # SIGINT: ping prints its summary and exits
         return self.result()
 
 

@@ -22,6 +22,7 @@ from pycarp.client.instances import Instance, query, socket_paths, survey
 from pycarp.client.request import TIMEOUT, ControlError, request
 from pycarp.client.table import describe_group, render_reload, render_table
 from pycarp.core.checkconfig import MAX_GROUP, name_problem
+from pycarp.core.config import VHID_RANGE
 from pycarp.platform.rundir import run_directory
 
 __all__ = [
@@ -327,7 +328,7 @@ def _vhid(text: str) -> int:
         vhid = int(text, 10)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a vhid (1-255)") from None
-    if not 1 <= vhid <= 255:
+    if vhid not in VHID_RANGE:
         raise argparse.ArgumentTypeError(f"{text!r} is not a vhid (1-255)")
     return vhid
 

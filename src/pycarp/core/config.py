@@ -15,6 +15,7 @@ SCRIPT_TIMEOUT = 10  # seconds an up or down script may run before it is killed
 MAX_SCRIPT_TIMEOUT = 3600
 BROADCAST = IPv4Address("255.255.255.255")
 DEFAULT_PENALTY = 100
+VHID_RANGE = range(1, 256)  # the one vhid rule: config, control requests and the client use it
 
 
 def address_problem(address: IPv4Address, prefix: int = 32) -> str | None:
@@ -111,7 +112,7 @@ class VirtualHostConfig:
         # Each error names the field at fault; a front-end says it in its own words.
         if not self.interface:
             raise ConfigError("interface", "required")
-        if not 1 <= self.vhid <= 255:
+        if self.vhid not in VHID_RANGE:
             raise ConfigError("vhid", f"{self.vhid} is outside 1..255")
         if not 0 <= self.advbase <= 255:
             raise ConfigError("advbase", f"{self.advbase} is outside 0..255")

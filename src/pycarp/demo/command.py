@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 from pycarp.demo.runner import run_demo
 from pycarp.demo.scenario import DemoError
 from pycarp.lab import LabError
+from pycarp.lab.nsexec import find_program
 from pycarp.lab.wait import Interrupted, Progress, raise_interrupted, signals_kept, signals_set
 from pycarp.vmadm.manifest import ManifestError
 
@@ -34,7 +34,7 @@ def problem() -> str | None:
         return "it needs Linux (network namespaces)"
     if os.geteuid() != 0:
         return "it needs root to create network namespaces (try: sudo pycarp demo)"
-    if shutil.which("ip") is None and not Path("/usr/sbin/ip").exists():
+    if find_program("ip") is None:
         return "it needs the ip command (iproute2)"
     return None
 

@@ -45,6 +45,7 @@ __all__ = [
     "netns_exists",
     "netns_id",
     "netns_path",
+    "plug",
     "set_link_up",
     "set_master",
 ]
@@ -235,6 +236,16 @@ def add_veth(name: str, ifname: str, peer: str, peer_netns: str, mac: str | None
             f"add veth {ifname} (peer {peer} in {peer_netns})",
             lambda ipr: ipr.link("add", ifname=ifname, kind="veth", peer=peer_spec, **extra),
         )
+
+
+def plug(
+    name: str, ifname: str, port: str, bridge_netns: str, bridge: str, mac: str | None = None
+) -> None:
+    """ifname in namespace `name`, a veth whose peer `port` is a port of bridge; both up."""
+    add_veth(name, ifname, port, bridge_netns, mac)
+    set_master(bridge_netns, port, bridge)
+    set_link_up(bridge_netns, port, True)
+    set_link_up(name, ifname, True)
 
 
 def add_address(name: str, ifname: str, ip: str, prefix: int) -> None:

@@ -207,11 +207,8 @@ class Lab:
               ip: str, prefix: int) -> None:  # fmt: skip
         """ifname in netns, its veth peer `port` a port of segment; both up, ip/prefix on it."""
         self._ports.add(port)
-        iproute.add_veth(netns, ifname, port, self.bridge_netns, mac)
-        iproute.set_master(self.bridge_netns, port, segment)
-        iproute.set_link_up(self.bridge_netns, port, True)
+        iproute.plug(netns, ifname, port, self.bridge_netns, segment, mac)
         iproute.add_address(netns, ifname, ip, prefix)
-        iproute.set_link_up(netns, ifname, True)
 
     def drop_multicast(self, drop: bool = True) -> None:
         """Make every segment drop (or, with False, forward again) IPv4 multicast between ports.

@@ -14,16 +14,39 @@ from typing import IO, Any
 
 from pycarp.lab.errors import LabError
 
-__all__ = ["CMD_TIMEOUT", "InNamespace", "ip_binary", "ping_from", "run_in", "spawn_in"]
+__all__ = [
+    "CMD_TIMEOUT",
+    "InNamespace",
+    "find_program",
+    "ip_binary",
+    "ping_from",
+    "program",
+    "run_in",
+    "spawn_in",
+]
 
 CMD_TIMEOUT = 10.0  # seconds for a command run with run_in
+SYSTEM_PATH = (
+    "/usr/sbin:/sbin:/usr/bin:/bin"  # where Debian puts ip, nft, ucarp: not always in PATH
+)
+
+
+def find_program(name: str) -> str | None:
+    """The path of a program, from PATH or the system directories; None if absent."""
+    return shutil.which(name) or shutil.which(name, path=SYSTEM_PATH)
+
+
+def program(name: str, package: str | None = None) -> str:
+    """The path of a program; LabError naming the Debian package when it is absent."""
+    path = find_program(name)
+    if path is None:
+        install = f" (apt-get install {package})" if package else ""
+        raise LabError(f"`{name}` not found{install}")
+    return path
 
 
 def ip_binary() -> str:
-    path = shutil.which("ip") or shutil.which("ip", path="/usr/sbin:/sbin:/usr/bin:/bin")
-    if path is None:
-        raise LabError("iproute2 `ip` not found in PATH")
-    return path
+    return program("ip", "iproute2")
 
 
 def run_in(

@@ -16,7 +16,6 @@ import itertools
 import os
 import re
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from pycarp.core.packet import checksum
+from pycarp.lab.nsexec import program
 from pycarp.lab.timeline import Timeline
 
 PROBE_TIMEOUT = 1.0  # seconds: an echo request unanswered after this is lost
@@ -110,7 +110,7 @@ class PingProbe:
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self) -> PingProbe:
-        ping = shutil.which("ping") or "/usr/bin/ping"
+        ping = program("ping", "iputils-ping")
         with open(self.logfile, "wb") as out:
             self.proc = self.host.spawn(
                 ping, "-n", "-D", "-O", "-W", f"{self.reply_timeout:g}",

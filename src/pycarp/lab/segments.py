@@ -9,12 +9,11 @@ of whoever opens them).
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 
 from pycarp.lab.errors import LabError
 from pycarp.lab.iproute import netns_entered
-from pycarp.lab.nsexec import run_in
+from pycarp.lab.nsexec import program, run_in
 
 __all__ = [
     "DEFAULT_SEGMENT",
@@ -58,10 +57,7 @@ def split_cidr(cidr: str) -> tuple[str, int]:
 
 
 def nft_binary() -> str:
-    nft = shutil.which("nft") or shutil.which("nft", path="/usr/sbin:/sbin")
-    if nft is None:
-        raise LabError("nftables `nft` not found (apt-get install nftables)")
-    return nft
+    return program("nft", "nftables")
 
 
 def load_rules(netns: str, script: str) -> None:

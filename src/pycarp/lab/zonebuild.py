@@ -46,10 +46,7 @@ def plug(netns: str, ifname: str, mac: str, port: str, bridge_netns: str, bridge
     """netns's ifname, a veth whose peer `port` is a port of bridge (netns made if need be)."""
     if not iproute.netns_exists(netns):
         iproute.create_netns(netns)
-    iproute.add_veth(netns, ifname, port, bridge_netns, mac)
-    iproute.set_master(bridge_netns, port, bridge)
-    iproute.set_link_up(bridge_netns, port, True)
-    iproute.set_link_up(netns, ifname, True)
+    iproute.plug(netns, ifname, port, bridge_netns, bridge, mac)
 
 
 def build(

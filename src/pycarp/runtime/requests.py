@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pycarp.core.checkconfig import MAX_GROUP, name_problem
+from pycarp.core.config import VHID_RANGE
 from pycarp.core.errors import CarpError
 from pycarp.runtime.events import EventBus
 
@@ -22,7 +23,6 @@ log = logging.getLogger("pycarp")
 __all__ = [
     "ADJUSTMENT_RANGE",
     "COMMANDS",
-    "VHID_RANGE",
     "ControlHandler",
     "Request",
     "RequestError",
@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 COMMANDS = ("status", "stepdown", "promote", "demote", "reload", "events")
-VHID_RANGE = range(1, 256)
 ADJUSTMENT_RANGE = range(-MAX_GROUP, MAX_GROUP + 1)  # `by` of a demote request
 
 

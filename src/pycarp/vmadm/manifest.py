@@ -281,8 +281,8 @@ def _nic_spec(nic: Nic | None, index: int, source: str) -> NicSpec:
             f"{where}: {iface} is outside the lab's ranges ({allowed});"
             " use documentation addresses only"
         )
-    if iface.ip in (network.network_address, network.broadcast_address):
-        raise ManifestError(f"{where}: {iface.ip} is not a host address of {network}")
+    if (problem := host_address_problem(iface.ip, network)) is not None:
+        raise ManifestError(f"{where}: {problem}")
     if isinstance(nic.gateway, Flaw):
         raise ManifestError(_lab_message(nic.gateway, where))
     mac = nic.data.get("mac")
@@ -373,3 +373,14 @@ def check_together(manifests: Sequence[ZoneManifest]) -> None:
                     f"{m.source}: {who} is on nic_tag {nic.nic_tag!r} with {nic.network},"
                     f" but {first} has {net} (one subnet per nic_tag)"
                 )
+
+
+def host_address_problem(ip: IPv4Address, network: IPv4Network) -> str | None:
+    """Why `ip` cannot be a host's address in `network`, or None.
+
+    The network and broadcast addresses are not, except on a /31 or /32,
+    which have neither (RFC 3021).
+    """
+    if network.prefixlen < 31 and ip in (network.network_address, network.broadcast_address):
+        return f"{ip} is not a host address of {network}"
+    return None

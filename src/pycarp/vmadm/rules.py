@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from ipaddress import AddressValueError, IPv4Address, IPv4Network
 
 from pycarp.core.packet import virtual_mac
-from pycarp.vmadm.manifest import MISSING, NOT_FIXED, Flaw, Manifest, Nic
+from pycarp.vmadm.manifest import MISSING, NOT_FIXED, Flaw, Manifest, Nic, host_address_problem
 
 ERROR = "error"
 WARNING = "warning"
@@ -94,10 +94,10 @@ def _nic_problems(manifest: Manifest, nic: Nic) -> Iterator[Problem]:
         yield _address_problem(_at(manifest, f"{here}.{nic.address.key}"), nic.address)
         return
     ip, network = nic.address.ip, nic.address.network
-    if network.prefixlen < 31 and ip in (network.network_address, network.broadcast_address):
+    if (problem := host_address_problem(ip, network)) is not None:
         yield error(
             _at(manifest, f"{here}.{nic.ip_key}"),
-            f"{ip} is not a host address of {network}",
+            problem,
             "choose an address between the network and broadcast addresses",
         )
     where = _at(manifest, f"{here}.gateway")
