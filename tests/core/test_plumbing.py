@@ -23,8 +23,9 @@ from pycarp.core.actions import (
     State,
     StateChanged,
 )
+from pycarp.core.fault import RETRY_FIRST as PLUMB_RETRY_FIRST
+from pycarp.core.fault import RETRY_MAX as PLUMB_RETRY_MAX
 from pycarp.core.node import Node
-from pycarp.core.plumbing import PLUMB_RETRY_FIRST, PLUMB_RETRY_MAX
 from pycarp.core.priority import LEAVING
 from pycarp.core.state import VirtualHost
 from pycarp.core.status import host_status

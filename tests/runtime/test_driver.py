@@ -261,7 +261,7 @@ async def test_virtual_mac_is_the_advertisements_source(receiver: FakeReceiver) 
 async def test_failed_plumbing_demotes_until_a_retry_succeeds(
     receiver: FakeReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("pycarp.core.plumbing.PLUMB_RETRY_FIRST", 0.2)
+    monkeypatch.setattr("pycarp.core.fault.RETRY_FIRST", 0.2)
     log: list[str] = []
     sender = FakeSender()
     cfg = config(upscript=None, downscript=None)  # built-in plumbing only

@@ -72,4 +72,4 @@ async def test_no_peer_reachable_holds_the_host_backup() -> None:
     node, _ = await run(routed, seconds=1.0)
     host = next(iter(node.hosts.values()))
     assert routed.sent == [] and host.state is State.BACKUP and host.silent
-    assert host.no_peer.reason == "198.51.100.224: No route to host; 203.0.113.7: No route to host"
+    assert host.no_peer.fault == "198.51.100.224: No route to host; 203.0.113.7: No route to host"

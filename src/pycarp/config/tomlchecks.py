@@ -165,11 +165,7 @@ class HealthReader:
 
     def checks(self, document: dict[str, Any]) -> list[Check]:
         """Every [[check]] that is right by itself, its name unique."""
-        try:
-            tables = array_of_tables(document, "check")
-        except ConfigError as exc:
-            self.problem("", exc.fields, exc.reason)
-            return []
+        tables = array_of_tables(document, "check", self.problem)
         built: list[Check] = []
         names: dict[str, str] = {}  # name: the label of the first check with it
         for index, table in enumerate(tables):

@@ -212,12 +212,8 @@ class _Loader:
         return values
 
     def vhost_tables(self, document: dict[str, Any]) -> list[Any]:
-        try:
-            tables = array_of_tables(document, "vhost")
-        except ConfigError as exc:
-            self.problem("", exc.fields, exc.reason)
-            return []
-        if not tables:
+        tables = array_of_tables(document, "vhost", self.problem)
+        if not tables and isinstance(document.get("vhost", []), list):  # else said already
             self.problem("", None, "no [[vhost]] table: at least one virtual host is needed")
         return tables
 

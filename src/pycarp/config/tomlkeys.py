@@ -8,7 +8,7 @@ A [[check]] table's keys are CheckConfig's field names as they are.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
@@ -129,13 +129,15 @@ _KIND_NAMES: dict[type, str] = {
 }
 
 
-def array_of_tables(document: dict[str, Any], key: str) -> list[Any]:
-    """The [[key]] tables of the document; ConfigError(key) when `key` is something else."""
+def array_of_tables(
+    document: dict[str, Any], key: str, problem: Callable[[str, str, str], None]
+) -> list[Any]:
+    """The [[key]] tables of the document; none, and a problem (where, key, reason), if not."""
     tables = document.get(key, [])
-    if not isinstance(tables, list):
-        reason = f"expected an array of tables ([[{key}]]), got {kind(tables)}"
-        raise ConfigError(key, reason)
-    return tables
+    if isinstance(tables, list):
+        return tables
+    problem("", key, f"expected an array of tables ([[{key}]]), got {kind(tables)}")
+    return []
 
 
 def kind(value: object) -> str:

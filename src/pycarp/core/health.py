@@ -18,7 +18,7 @@ import enum
 from collections import Counter
 from collections.abc import Iterable
 
-from pycarp.core.actions import CheckReported, HostKey, RunCheck
+from pycarp.core.actions import CheckReported, RunCheck
 from pycarp.core.checkconfig import MAX_GROUP, CheckConfig
 from pycarp.core.errors import ConfigError
 
@@ -143,8 +143,3 @@ class Health:
 def host_demotion(health: Health, track: Iterable[str]) -> int:
     """The demote count of a host that tracks these groups: their sum, at most 255."""
     return min(MAX_GROUP, sum(health.count(group) for group in track))
-
-
-def trackers(keys: Iterable[tuple[HostKey, tuple[str, ...]]], group: str) -> tuple[HostKey, ...]:
-    """The hosts (key, tracked groups) that track `group`."""
-    return tuple(key for key, track in keys if group in track)

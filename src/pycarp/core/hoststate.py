@@ -13,12 +13,11 @@ from typing import NamedTuple
 from pycarp.core import auth, timing
 from pycarp.core.actions import HostKey, Reason, State
 from pycarp.core.config import VirtualHostConfig
+from pycarp.core.fault import NO_PEER_FAULT, PLUMBING_FAULT, Fault
 from pycarp.core.outbound import Outbound
 from pycarp.core.packet import COUNTER_MODULUS
-from pycarp.core.plumbing import Plumbing
 from pycarp.core.priority import Priority, advertised
 from pycarp.core.sending import SendErrors
-from pycarp.core.unicast import PeerFault
 
 
 class PeerInfo(NamedTuple):  # made for every advertisement received: a cheap tuple
@@ -56,8 +55,8 @@ class HostState:
         self._link_up = True
         self._send_errors = SendErrors()
         self._leave_by: float | None = None  # while handing over: when to stop at the latest
-        self._plumbing = Plumbing()
-        self.no_peer = PeerFault()  # unicast: none of the peers can be sent to
+        self._plumbing = Fault(PLUMBING_FAULT)
+        self.no_peer = Fault(NO_PEER_FAULT)  # unicast: none of the peers can be sent to
         c = config
         self._master_down = timing.master_down_interval(c.advbase, c.advskew, c.deadratio)
         self.signer = auth.Signer(c.password, c.vhid, c.addresses)
@@ -66,7 +65,7 @@ class HostState:
 
     def next_deadline(self) -> float | None:
         """When on_timer() next needs to run; None while nothing is due."""
-        due = (self._deadline, self._plumbing.retry_at, self.no_peer.probe_at)
+        due = (self._deadline, self._plumbing.retry_at, self.no_peer.retry_at)
         return min((d for d in due if d is not None), default=None)
 
     @property
@@ -78,7 +77,7 @@ class HostState:
     def priority(self) -> Priority:
         """What we advertise now: 255/255 while leaving or faulted."""
         leaving = self._leave_by is not None or self._plumbing.fault is not None
-        return self._priority(leaving or self.no_peer.reason is not None)
+        return self._priority(leaving or self.no_peer.fault is not None)
 
     @property
     def advertised(self) -> tuple[int, int]:
@@ -107,7 +106,7 @@ class HostState:
     @property
     def silent(self) -> bool:
         """BACKUP and silent, taking over from nobody: held, or no peer can be reached."""
-        return self.held or self.no_peer.reason is not None
+        return self.held or self.no_peer.fault is not None
 
     def master_seconds(self, now: float) -> float:
         """Time spent as MASTER, the current stretch included."""

@@ -75,7 +75,7 @@ class Node:
         self._give_up_at: float | None = None  # while stopping: when to stop waiting
         for config in configs:
             self.insert(VirtualHost(config, counter=counter()))
-        self._check_tracks()
+        self._check_tracks(h.config for h in self.hosts.values())
 
     @property
     def interfaces(self) -> set[str]:
@@ -191,10 +191,7 @@ class Node:
         host = self.hosts[key]
         if replace(host.config, **{f: getattr(config, f) for f in DEMOTION_FIELDS}) != config:
             return None
-        known = set(self.health.groups)
-        for group in config.track:
-            if group not in known:
-                raise ConfigError("track", f"{key} tracks {group!r}, which no check defines")
+        self._check_tracks([config])
         count = host_demotion(self.health, config.track)
         return self._call(host, host.set_demotion(count, now=now, config=config))
 
@@ -213,12 +210,14 @@ class Node:
     def _trackers(self, group: str) -> tuple[HostKey, ...]:
         return tuple(k for k, h in self.hosts.items() if group in h.config.track)
 
-    def _check_tracks(self) -> None:
+    def _check_tracks(self, configs: Iterable[VirtualHostConfig]) -> None:
+        """ConfigError for a host that tracks a group this node does not have."""
         known = set(self.health.groups)
-        for key, host in self.hosts.items():
-            for group in host.config.track:
+        for c in configs:
+            for group in c.track:
                 if group not in known:
-                    raise ConfigError("track", f"{key} tracks {group!r}, which no check defines")
+                    where = HostKey(c.interface, c.vhid)
+                    raise ConfigError("track", f"{where} tracks {group!r}, which no check defines")
 
     def shutdown(self, *, now: float, graceful: bool = True) -> list[Action]:
         """Stop every host: a MASTER hands over first, unless not graceful.
@@ -246,8 +245,8 @@ class Node:
     ) -> list[Action]:
         """Start a new virtual host (a reload)."""
         host = VirtualHost(config, counter=counter)
+        self._check_tracks([config])
         self.insert(host)
-        self._check_tracks()
         host.set_demotion(host_demotion(self.health, config.track), now=now)
         return self._call(host, host.start(now=now, link=link))
 

@@ -268,7 +268,7 @@ class VirtualHost(HostState):
             if self._send_errors.succeeded():
                 actions.append(Notice(self.key, "advertisements succeed again: normal advskew"))
             return actions
-        if self.no_peer.reason is not None:
+        if self.no_peer.fault is not None:
             self.no_peer.failed(detail, now=now)  # still none: try again later
             return []
         if self.config.unicast:  # not one peer reached: nobody could hear this master

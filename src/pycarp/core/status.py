@@ -126,7 +126,7 @@ def host_status(
 
 
 def _no_peer(host: VirtualHost) -> str | None:
-    why = host.no_peer.reason
+    why = host.no_peer.fault
     return None if why is None else f"no peer can be reached ({why}): BACKUP until one can"
 
 
