@@ -13,7 +13,7 @@ import heapq
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any, Literal, TypeVar
 
 from pycarp.core import auth, packet
@@ -23,7 +23,7 @@ from pycarp.core.actions import (
     Link,
     RunScript,
     SendAdvertisement,
-    SendGratuitousArp,
+    SendAnnouncement,
     State,
     StateChanged,
 )
@@ -64,7 +64,11 @@ def make_config(**overrides: Any) -> VirtualHostConfig:
             values[name] = IPv4Address(values[name])
     if isinstance(values["addresses"], str):
         values["addresses"] = (values["addresses"],)
-    values["addresses"] = tuple(IPv4Address(a) for a in values["addresses"])
+    values["addresses"] = tuple(ip_address(a) for a in values["addresses"])
+    values["peers"] = tuple(
+        IPv6Address(p) if isinstance(p, str) and "%" in p else ip_address(p)
+        for p in values.get("peers", ())
+    )
     if isinstance(values["password"], str):
         values["password"] = values["password"].encode()
     return VirtualHostConfig(**values)
@@ -84,9 +88,9 @@ def script(vh: VirtualHost, which: Literal["up", "down"]) -> RunScript:
     return RunScript(vh.key, which, tuple((path, c.interface, str(a), *extra) for a in c.addresses))
 
 
-def arp(vh: VirtualHost) -> SendGratuitousArp:
+def arp(vh: VirtualHost) -> SendAnnouncement:
     """The announcement of vh's addresses, from the interface's MAC."""
-    return SendGratuitousArp(vh.key, MAC, vh.config.addresses)
+    return SendAnnouncement(vh.key, MAC, vh.config.addresses)
 
 
 def make_advert(config: VirtualHostConfig, *, counter: int = 1, **overrides: Any) -> Advertisement:
@@ -166,7 +170,7 @@ class Member:
         return [(t, a.advert) for t, a in self.timed(SendAdvertisement, since=since)]
 
     def arps(self, *, since: float = float("-inf")) -> list[float]:
-        return [t for t, _ in self.timed(SendGratuitousArp, since=since)]
+        return [t for t, _ in self.timed(SendAnnouncement, since=since)]
 
 
 MemberRef = Member | str
@@ -342,7 +346,7 @@ class FakeLan:
                     self._transmit(m, action)
 
     def _transmit(self, m: Member, action: SendAdvertisement) -> None:
-        data = action.frame.payload  # the IP datagram, as the runtime sends it
+        data = action.frames[0].payload  # the IP datagram, as the runtime sends it
         heapq.heappush(
             self._queue, (self.now + self.latency, next(self._seq), m.name, action.key, data)
         )

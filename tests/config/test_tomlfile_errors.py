@@ -53,12 +53,16 @@ ADDRESSES_BAD = [
     ('"10.0.0.100"', "expected an array, got a string ('10.0.0.100')"),
     ("[1]", "expected strings, got an integer (1)"),
     ("[]", "at least one virtual address is required"),
-    ('["10.0.0.300"]', "'10.0.0.300' is not an IPv4 address"),
+    ('["10.0.0.300"]', "'10.0.0.300' is not an IPv4 or IPv6 address"),
     ('["10.0.0.100/x"]', "'10.0.0.100/x': the prefix length after / is not a number"),
     ('["10.0.0.100/"]', "'10.0.0.100/': the prefix length after / is not a number"),
     ('["0.0.0.0"]', "0.0.0.0 cannot be used"),
-    ('["10.0.0.100/33"]', "a prefix length is outside 1..32: (33,)"),
-    ('["10.0.0.100/0"]', "a prefix length is outside 1..32: (0,)"),
+    ('["10.0.0.100/33"]', "10.0.0.100/33: the prefix length is outside 1..32"),
+    ('["10.0.0.100/0"]', "10.0.0.100/0: the prefix length is outside 1..32"),
+    ('["2001:db8::1/129"]', "2001:db8::1/129: the prefix length is outside 1..128"),
+    ('["fe80::1%eth0"]', "'fe80::1%eth0': a scope (%...) is only for peers"),
+    ('["ff02::1"]', "ff02::1 is a multicast address"),
+    ('["::1"]', "::1 is a loopback address"),
     ('["10.0.0.100/24", "10.0.0.100"]', "the same virtual address is listed twice"),
 ]
 
@@ -138,7 +142,7 @@ def test_a_bad_range_from_defaults_names_each_vhost_and_says_where(tmp_path: Pat
 
 def test_missing_required_keys_are_all_named(tmp_path: Path) -> None:
     assert errors(tmp_path, "[[vhost]]\n") == [
-        "vhost[0]: missing required keys: interface, srcip, vhid, addresses, "
+        "vhost[0]: missing required keys: interface, vhid, addresses, "
         "password or password_file (here or in [defaults])"
     ]
 

@@ -64,7 +64,7 @@ def test_valid(overrides: dict[str, Any]) -> None:
         ({"addresses": ()}, "addresses", "at least one"),
         ({"addresses": ("192.0.2.50", "192.0.2.50")}, "addresses", "twice"),
         ({"prefixes": (24, 24)}, "prefixes", "one prefix length per virtual address"),
-        ({"prefixes": (33,)}, "prefixes", r"outside 1\.\.32: \(33,\)"),
+        ({"prefixes": (33,)}, "prefixes", r"/33: the prefix length is outside 1\.\.32"),
         ({"group": "192.0.2.200"}, "group", "not a multicast address"),
         ({"group": "255.255.255.255"}, "group", "not a multicast address"),
         ({"srcip": "192.0.2.50"}, "srcip", "srcip: 192.0.2.50 is also a virtual address"),

@@ -117,7 +117,7 @@ def test_a_demoted_master_says_so_at_once_in_its_advertisement() -> None:
     host = master(penalty=50)
     sent = of_type(host.set_demotion(2, now=4.0), SendAdvertisement)
     assert [(s.advert.advskew, s.advert.demote) for s in sent] == [(50, 2)]
-    parsed = packet.decode(packet.parse_ipv4(sent[0].frame.payload)[1])
+    parsed = packet.decode(packet.parse_ipv4(sent[0].frames[0].payload)[1])
     assert parsed.demote == 2  # byte 4 of the CARP header
 
 

@@ -102,6 +102,8 @@ def allowed(offset: int, value: int) -> set[Outcome]:
     """The outcomes of GOOD with byte `offset` set to `value` (not its own)."""
     old = GOOD[offset]
     if offset == 0:  # version and header length
+        if value >> 4 == 6:  # read as IPv6: a garbage header, never accepted
+            return SHIFTED | IGNORED
         return dropped(DropReason.NOT_IPV4) if value >> 4 != 4 else SHIFTED | IGNORED
     if offset == 8:
         return dropped(DropReason.BAD_TTL)

@@ -173,9 +173,9 @@ def test_our_advertisement_frames_are_ucarps(capture: Capture) -> None:
         virtual_mac=True,
     )
     ident = int.from_bytes(captured[18:20], "big")
-    wire = Ipv4Wire(HostKey("eth0", capture.vhid), config, mac=bytes(6), ident=ident)
-    send = wire.advertisement(packet.decode(captured[34:]))
-    assert send.frame.encode() == captured
+    wire = Ipv4Wire(config, mac=bytes(6), link_local=None, ident=ident)
+    frame = wire.frame(packet.decode(captured[34:]).encode())
+    assert frame.encode() == captured
 
 
 def test_ucarp_master_counters_are_not_sequential() -> None:

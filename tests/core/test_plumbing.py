@@ -19,7 +19,7 @@ from pycarp.core.actions import (
     Reason,
     RemoveAddresses,
     SendAdvertisement,
-    SendGratuitousArp,
+    SendAnnouncement,
     State,
     StateChanged,
 )
@@ -136,7 +136,7 @@ def test_success_after_a_fault_restores_normal_advertisements() -> None:
     actions = vh.addresses_result(ok=True, now=at + 1)
     assert vh.fault is None and vh.advertised == (vh.config.advbase, 10)
     assert of_type(actions, Notice)
-    assert of_type(actions, SendGratuitousArp)  # clients learn the MAC again
+    assert of_type(actions, SendAnnouncement)  # clients learn the MAC again
     (advert,) = [a.advert for a in of_type(actions, SendAdvertisement)]
     assert (advert.advbase, advert.advskew) == (vh.config.advbase, 10)
     # no retry is left armed

@@ -19,7 +19,7 @@ from pycarp.core.actions import (
     Reason,
     RunScript,
     SendAdvertisement,
-    SendGratuitousArp,
+    SendAnnouncement,
     State,
     StateChanged,
 )
@@ -180,7 +180,7 @@ def test_advertisement_frame_says_where_and_from_which_link_address(
     vh = host(**overrides)
     at = master(vh)
     (send,) = of_type(vh.on_timer(now=at + 1), SendAdvertisement)
-    frame = send.frame
+    frame = send.frames[0]
     assert (frame.destination.hex(), frame.source.hex(), frame.ethertype) == (
         destination,
         source,
@@ -263,7 +263,7 @@ def test_second_arp_comes_exactly_two_adverts_after_the_takeover() -> None:
         seen.append(kinds(vh.on_timer(now=at + i)))
     assert seen == [
         ["SendAdvertisement"],
-        ["SendAdvertisement", "SendGratuitousArp"],
+        ["SendAdvertisement", "SendAnnouncement"],
         ["SendAdvertisement"],
         ["SendAdvertisement"],
         ["SendAdvertisement"],
@@ -336,7 +336,7 @@ def test_leaving_master_255_255_is_taken_over_at_once() -> None:
         StateChanged(vh.key, State.BACKUP, State.MASTER, Reason.MASTER_LEAVING),
         script(vh, "up"),
     ]
-    assert kinds(actions[2:]) == ["SendGratuitousArp", "SendAdvertisement"]
+    assert kinds(actions[2:]) == ["SendAnnouncement", "SendAdvertisement"]
 
 
 @pytest.mark.parametrize(
@@ -384,7 +384,7 @@ def test_stepping_down_may_carry_the_delayed_arp() -> None:
     actions = vh.receive(advert_from(vh), source=IPv4Address("192.0.2.0"), now=at + 1.5)
     assert kinds(actions) == [
         "SendAdvertisement",
-        "SendGratuitousArp",
+        "SendAnnouncement",
         "StateChanged:BACKUP",
         "RunScript:down",
     ]
@@ -411,7 +411,7 @@ def test_equal_intervals_tie_break_on_address_in_ucarp_order(
     if steps_down:
         assert kinds(actions) == ["SendAdvertisement", "StateChanged:BACKUP", "RunScript:down"]
     else:
-        assert kinds(actions) == ["Notice", "SendGratuitousArp"]
+        assert kinds(actions) == ["Notice", "SendAnnouncement"]
         assert vh.state is State.MASTER
 
 
@@ -427,7 +427,7 @@ def test_master_reasserts_against_a_worse_master() -> None:
     seen = [kinds(vh.on_timer(now=at + i)) for i in (1, 2, 3)]
     assert seen == [
         ["SendAdvertisement"],
-        ["SendAdvertisement", "SendGratuitousArp"],
+        ["SendAdvertisement", "SendAnnouncement"],
         ["SendAdvertisement"],
     ]
 
@@ -438,7 +438,7 @@ def test_reasserting_restarts_a_pending_delayed_arp() -> None:
     vh.on_timer(now=at + 1)  # one advert left before the delayed ARP...
     vh.receive(advert_from(vh, advskew=9), source=PEER, now=at + 1.5)  # ...now two again
     assert kinds(vh.on_timer(now=at + 2)) == ["SendAdvertisement"]
-    assert kinds(vh.on_timer(now=at + 3)) == ["SendAdvertisement", "SendGratuitousArp"]
+    assert kinds(vh.on_timer(now=at + 3)) == ["SendAdvertisement", "SendAnnouncement"]
 
 
 def test_init_ignores_advertisements() -> None:
@@ -731,7 +731,7 @@ def test_lan_backup_takes_over_one_master_down_interval_after_the_last_advert() 
     assert kinds(b.actions(since=t, until=t)) == [
         "StateChanged:MASTER",
         "RunScript:up",
-        "SendGratuitousArp",
+        "SendAnnouncement",
         "SendAdvertisement",
     ]
     assert b.arps() == pytest.approx([t, t + 2 * (1 + 100 / 256)])
@@ -893,7 +893,7 @@ def test_leaving_master_sends_no_delayed_arp() -> None:
     actions = vh.shutdown(now=at + 0.1)
     while (deadline := vh.next_deadline()) is not None:
         actions += vh.on_timer(now=deadline)
-    assert not any(isinstance(a, SendGratuitousArp) for a in actions)
+    assert not any(isinstance(a, SendAnnouncement) for a in actions)
 
 
 def test_lan_graceful_stop_hands_over_at_once() -> None:

@@ -22,7 +22,7 @@ from pycarp.core.actions import (
     Action,
     RunScript,
     SendAdvertisement,
-    SendGratuitousArp,
+    SendAnnouncement,
     State,
     StateChanged,
 )
@@ -184,8 +184,8 @@ def check_invariants(vh: VirtualHost, before: State, actions: list[Action], now:
             )  # fmt: skip
             c = vh.config
             assert auth.verify(c.password, c.vhid, c.addresses, advert.counter, advert.digest)
-            assert action.frame.payload[20:] == advert.encode()  # the datagram says it
-        elif isinstance(action, SendGratuitousArp):
+            assert action.frames[0].payload[20:] == advert.encode()  # the datagram says it
+        elif isinstance(action, SendAnnouncement):
             assert state is State.MASTER
             assert action.addresses == vh.config.addresses and action.mac == MAC
         elif isinstance(action, RunScript):

@@ -145,7 +145,7 @@ async def run_driver(
 ) -> tuple[Node, list[list[str]]]:
     node = Node([cfg], counter=lambda: 1 << 40)
     jobs = RecordingJobs()
-    port = Port(InterfaceInfo("eth0", 2, MAC, True), receiver, sender)
+    port = Port(InterfaceInfo("eth0", 2, MAC, True), {4: receiver}, sender)
     driver = Driver(node, {"eth0": port}, jobs, addresses=addresses)
     driver.start()
     loop = asyncio.get_running_loop()
@@ -289,7 +289,7 @@ async def test_the_hand_over_deadline_is_the_cores_and_the_one_timer_keeps_it(
     node = Node([], counter=lambda: 1)
     host = Stuck(config(), counter=1)
     node.insert(host)
-    port = Port(InterfaceInfo("eth0", 2, MAC, True), receiver, FakeSender())
+    port = Port(InterfaceInfo("eth0", 2, MAC, True), {4: receiver}, FakeSender())
     driver = Driver(node, {"eth0": port}, RecordingJobs())
     driver.start()
     driver.step(host.on_timer(now=driver.now() + 1))  # MASTER now
@@ -315,7 +315,7 @@ async def test_a_graceful_stop_ends_when_the_core_says(receiver: FakeReceiver) -
     """A lone master waits out one master-down interval, then its down script runs."""
     node = Node([config(shutdown=True)], counter=lambda: 1)
     jobs = RecordingJobs()
-    port = Port(InterfaceInfo("eth0", 2, MAC, True), receiver, FakeSender())
+    port = Port(InterfaceInfo("eth0", 2, MAC, True), {4: receiver}, FakeSender())
     driver = Driver(node, {"eth0": port}, jobs)
     driver.start()
     await asyncio.sleep(0.3)

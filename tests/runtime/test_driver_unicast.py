@@ -37,7 +37,7 @@ async def run(routed: FakeRouted, seconds: float = 0.4) -> tuple[Node, FakeSende
     )
     receiver, sender = FakeReceiver(), FakeSender()
     try:
-        port = Port(InterfaceInfo("eth0", 2, MAC, True), receiver, sender)
+        port = Port(InterfaceInfo("eth0", 2, MAC, True), {4: receiver}, sender)
         driver = Driver(node, {"eth0": port}, RecordingJobs())
         driver.unicast = routed
         driver.start()

@@ -22,6 +22,8 @@ from pycarp.config.settings import group_id
 from pycarp.core.checkconfig import CheckConfig
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
+from pycarp.platform import UnsupportedPlatformError, select_platform
+from pycarp.platform.base import InterfaceError
 
 __all__ = [
     "check_control_group",
@@ -29,6 +31,7 @@ __all__ = [
     "check_script",
     "check_vhost",
     "check_writers",
+    "has_ipv6",
     "interface_exists",
     "read_passfile",
 ]
@@ -115,11 +118,22 @@ def check_control_group(name: str, *, check_machine: bool = True) -> str:
     return name
 
 
+def has_ipv6(name: str) -> bool:
+    """Whether the interface has an IPv6 link-local address (the IPv6 adverts' source)."""
+    try:
+        return select_platform().interface_info(name).link_local is not None
+    except (InterfaceError, UnsupportedPlatformError, OSError):
+        return True  # another check says what is wrong with the interface
+
+
 def check_vhost(vhost: VirtualHostConfig) -> tuple[VirtualHostConfig, list[ConfigError]]:
     """``vhost`` with its scripts made absolute, and every problem this machine has with it."""
     problems: list[ConfigError] = []
     if not interface_exists(vhost.interface):
         problems.append(ConfigError("interface", f"no such interface: {vhost.interface!r}"))
+    elif 6 in vhost.versions and not has_ipv6(vhost.interface):
+        reason = f"{vhost.interface} has no IPv6 link-local address (is IPv6 disabled on it?)"
+        problems.append(ConfigError("addresses", f"{reason}: IPv6 addresses cannot be served"))
 
     def checked(field: str, path: str | None) -> str | None:
         if path is None:

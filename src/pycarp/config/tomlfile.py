@@ -63,6 +63,7 @@ from pycarp.config.values import (
     check_password,
     file_directory,
     nul_problem,
+    parse_address,
     parse_ipv4,
     process_checks,
     resolve_path,
@@ -70,6 +71,7 @@ from pycarp.config.values import (
 )
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
+from pycarp.core.packet import Address
 
 __all__ = ["FORMAT", "MAX_SHOWN", "ConfigErrors", "load_toml", "parse_toml"]
 
@@ -278,8 +280,12 @@ class _Loader:
         """VirtualHostConfig's arguments; what is not given keeps its default there."""
         values = host.values
         fields = {key: values[key] for key in AS_IS if key in values}
-        fields["srcip"] = parse_ipv4(values["srcip"], "srcip")
         fields["addresses"], fields["prefixes"] = networks(values["addresses"])
+        fields["srcip"] = None  # IPv6 only, or the config says srcip is required
+        ipv6_only = all(a.version == 6 for a in fields["addresses"])
+        if "srcip" in values and not (ipv6_only and "srcip" in host.from_defaults):
+            # [defaults]' srcip serves the IPv4 hosts; an IPv6-only one's own is an error
+            fields["srcip"] = parse_ipv4(values["srcip"], "srcip")
         fields["password"] = self.password(host)
         if "mcast" in values:
             fields["group"] = parse_ipv4(values["mcast"], "group")
@@ -317,11 +323,12 @@ class _Loader:
     def cross_check(self, built: Sequence[tuple[Host, VirtualHostConfig]]) -> None:
         """What no single vhost shows: the same vhid or address twice, mixed groups."""
         vhids: dict[tuple[str, int], Host] = {}
-        claimed: dict[IPv4Address, Host] = {}
+        claimed: dict[Address, Host] = {}
         groups: dict[str, tuple[IPv4Address, Host]] = {}
-        srcips: dict[IPv4Address, Host] = {}
+        srcips: dict[Address, Host] = {}
         for host, config in built:
-            srcips.setdefault(config.srcip, host)
+            if config.srcip is not None:
+                srcips.setdefault(config.srcip, host)
         for host, config in built:
             first = vhids.setdefault((config.interface, config.vhid), host)
             if first is not host:
@@ -329,6 +336,8 @@ class _Loader:
                 self.problem(host.label, "vhid", f"{where} is already used by {first.label}")
             for address in config.addresses:
                 self.claim(host, address, claimed, srcips)
+            if 4 not in config.versions:
+                continue  # IPv6 has one group, ff02::12
             group, first = groups.setdefault(config.interface, (config.group, host))
             if group != config.group:
                 self.problem(
@@ -341,9 +350,9 @@ class _Loader:
     def claim(
         self,
         host: Host,
-        address: IPv4Address,
-        claimed: dict[IPv4Address, Host],
-        srcips: dict[IPv4Address, Host],
+        address: Address,
+        claimed: dict[Address, Host],
+        srcips: dict[Address, Host],
     ) -> None:
         owner = claimed.setdefault(address, host)
         if owner is not host:
@@ -353,11 +362,13 @@ class _Loader:
             self.problem(host.label, "addresses", f"{address} is the srcip of {holder.label}")
 
 
-def unicast_peers(values: dict[str, Any]) -> tuple[IPv4Address, ...]:
-    """The `peers` of a vhost: IPv4 addresses, at least one; never with a multicast group."""
+def unicast_peers(values: dict[str, Any]) -> tuple[Address, ...]:
+    """The `peers` of a vhost: IPv4 or IPv6 addresses (link-local ones with a scope or
+    without), at least one; never with a multicast group."""
     if not values["peers"]:
         reason = "an empty list: leave peers out for multicast, or list the peers"
         raise ConfigError("peers", reason)
     if "mcast" in values:
         raise ConfigError("group", "means nothing for a unicast host (with peers)")
-    return tuple(parse_ipv4(text, "peers") for text in strings(values["peers"], "peers"))
+    listed = strings(values["peers"], "peers")
+    return tuple(parse_address(text, "peers", scoped=True) for text in listed)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 from typing import Any
 
-from pycarp.config.values import nul_problem, parse_ipv4, shown
+from pycarp.config.values import nul_problem, parse_address, shown
 from pycarp.core.checkconfig import name_problem
 from pycarp.core.errors import ConfigError
+from pycarp.core.packet import Address
 
 __all__ = [
     "AS_IS",
@@ -99,7 +99,7 @@ CHECK_KEYS: dict[str, KeyType] = {
     "interface": str,
 }
 TABLES = ("defaults", "vhost", "check")
-REQUIRED = ("interface", "srcip", "vhid", "addresses")
+REQUIRED = ("interface", "vhid", "addresses")  # srcip too, with IPv4 addresses (the config's rule)
 PASSWORD_KEYS = ("password", "password_file")
 SCRIPT_KEYS = ("upscript", "downscript")
 # Keys whose value goes to the VirtualHostConfig field of the same name as it is.
@@ -217,12 +217,13 @@ def strings(items: list[Any], field: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def networks(items: list[Any]) -> tuple[tuple[IPv4Address, ...], tuple[int, ...]]:
-    """``["192.0.2.1/24", "192.0.2.2"]`` as addresses and prefix lengths (default 32).
+def networks(items: list[Any]) -> tuple[tuple[Address, ...], tuple[int, ...]]:
+    """``["198.51.100.1/24", "2001:db8::1/64"]`` as addresses and prefix lengths.
 
-    The prefix lengths' range is VirtualHostConfig's to check.
+    The default prefix is the whole address (32, 128); the prefix lengths'
+    range is VirtualHostConfig's to check.
     """
-    addresses: list[IPv4Address] = []
+    addresses: list[Address] = []
     prefixes: list[int] = []
     for item in items:
         if type(item) is not str:
@@ -231,8 +232,9 @@ def networks(items: list[Any]) -> tuple[tuple[IPv4Address, ...], tuple[int, ...]
         if slash and not (prefix.isascii() and prefix.isdigit() and len(prefix) <= 10):
             reason = f"{shown(item)}: the prefix length after / is not a number"
             raise ConfigError("addresses", reason)
-        addresses.append(parse_ipv4(text, "addresses"))
-        prefixes.append(int(prefix) if slash else 32)
+        address = parse_address(text, "addresses")
+        addresses.append(address)
+        prefixes.append(int(prefix) if slash else address.max_prefixlen)
     return tuple(addresses), tuple(prefixes)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from ipaddress import AddressValueError, IPv4Address
+from ipaddress import AddressValueError, IPv4Address, IPv6Address, ip_address
 
 from pycarp.config import machine
 from pycarp.config.files import has_nul
@@ -24,6 +24,7 @@ __all__ = [
     "check_password",
     "file_directory",
     "nul_problem",
+    "parse_address",
     "parse_ipv4",
     "process_checks",
     "resolve_path",
@@ -92,6 +93,23 @@ def parse_ipv4(text: str, field: str) -> IPv4Address:
         address = IPv4Address(text)
     except AddressValueError:
         raise ConfigError(field, f"{shown(text)} is not an IPv4 address") from None
+    if address.is_unspecified:
+        raise ConfigError(field, f"{address} cannot be used")
+    return address
+
+
+def parse_address(text: str, field: str, *, scoped: bool = False) -> IPv4Address | IPv6Address:
+    """An IPv4 or IPv6 address; a scope (fe80::2%eth0) only if `scoped`.
+
+    The unspecified addresses (0.0.0.0, ::) are refused; what else an address
+    may be (a virtual one, a peer) is VirtualHostConfig's to check.
+    """
+    if "%" in text and not scoped:
+        raise ConfigError(field, f"{shown(text)}: a scope (%...) is only for peers")
+    try:
+        address = IPv6Address(text) if "%" in text else ip_address(text)
+    except ValueError:
+        raise ConfigError(field, f"{shown(text)} is not an IPv4 or IPv6 address") from None
     if address.is_unspecified:
         raise ConfigError(field, f"{address} cannot be used")
     return address

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Literal, NamedTuple
 
 from pycarp.core.checkconfig import CheckConfig
 from pycarp.core.config import SCRIPT_TIMEOUT
 from pycarp.core.errors import DropReason
-from pycarp.core.packet import Advertisement, Frame, gratuitous_arp
+from pycarp.core.packet import Address, Advertisement, Frame, gratuitous_arp
+from pycarp.core.packet6 import neighbour_advertisement
 
-Network = tuple[IPv4Address, int]
+Network = tuple[Address, int]
 """A virtual address with its prefix length, as plumbing configures it."""
 
 
@@ -63,6 +64,7 @@ class Link(NamedTuple):
 
     mac: bytes  # 6 bytes
     up: bool = True  # IFF_RUNNING: up with carrier
+    link_local: IPv6Address | None = None  # the source of IPv6 advertisements; None: no IPv6
 
 
 # Each action carries all its runtime needs to carry it out: no config lookups there.
@@ -70,33 +72,49 @@ class Link(NamedTuple):
 
 @dataclass(frozen=True)
 class SendAdvertisement:
-    """Send `frame` out of key.interface; its payload is the advertisement's IP datagram."""
+    """Send each frame out of key.interface; its payload is the advertisement's IP datagram.
+
+    One frame per address family the host advertises in (IPv4, IPv6), each
+    with a counter of its own; the rest of what they say is the same.
+    """
 
     key: HostKey
-    advert: Advertisement  # what the datagram says
-    frame: Frame
+    advert: Advertisement  # what the first datagram says
+    frames: tuple[Frame, ...]
 
 
 @dataclass(frozen=True)
 class SendUnicast:
-    """Send each datagram to its peer, routed by the kernel (a unicast host's advertisement)."""
+    """Send each datagram to its peer, routed by the kernel (a unicast host's advertisement).
+
+    To an IPv4 peer the whole datagram; to an IPv6 one the CARP message (the
+    kernel writes IPv6 headers), a link-local peer scoped to key.interface.
+    """
 
     key: HostKey
-    advert: Advertisement  # what every datagram says
-    datagrams: tuple[tuple[IPv4Address, bytes], ...]  # (peer, its whole IP datagram)
+    advert: Advertisement  # what the first family's datagrams say (each family: its counter)
+    datagrams: tuple[tuple[Address, bytes], ...]  # (peer, what is sent to it)
 
 
 @dataclass(frozen=True)
-class SendGratuitousArp:
-    """Announce the addresses out of key.interface: one gratuitous ARP each, from `mac`."""
+class SendAnnouncement:
+    """Announce the addresses out of key.interface, from `mac`: a gratuitous ARP for
+    each IPv4 one, an unsolicited neighbour advertisement (override) for each IPv6 one."""
 
     key: HostKey
     mac: bytes
-    addresses: tuple[IPv4Address, ...]
+    addresses: tuple[Address, ...]
+    link_local: IPv6Address | None = None  # the neighbour advertisements' source
 
     @property
     def frames(self) -> list[Frame]:
-        return [gratuitous_arp(self.mac, address) for address in self.addresses]
+        frames = []
+        for address in self.addresses:
+            if isinstance(address, IPv4Address):
+                frames.append(gratuitous_arp(self.mac, address))
+            elif self.link_local is not None:
+                frames.append(neighbour_advertisement(self.mac, self.link_local, address))
+        return frames
 
 
 @dataclass(frozen=True)
@@ -148,7 +166,7 @@ class Notice:
 class PacketDropped:
     key: HostKey | None  # None when the packet could not be matched to a virtual host
     reason: DropReason
-    source: IPv4Address | None
+    source: Address | None
     detail: str
 
 
@@ -192,7 +210,7 @@ class HandOverTimedOut:
 Action = (
     SendAdvertisement
     | SendUnicast
-    | SendGratuitousArp
+    | SendAnnouncement
     | AddAddresses
     | RemoveAddresses
     | RunScript

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 from typing import Literal
 
 from pycarp.core.checkconfig import name_problem
 from pycarp.core.errors import ConfigError
+from pycarp.core.packet import Address
 
 DEFAULT_GROUP = IPv4Address("224.0.0.18")
 MAX_PASSWORD = 19  # ucarp keeps the key in 20 bytes including the final NUL
@@ -18,7 +19,7 @@ DEFAULT_PENALTY = 100
 VHID_RANGE = range(1, 256)  # the one vhid rule: config, control requests and the client use it
 
 
-def address_problem(address: IPv4Address, prefix: int = 32) -> str | None:
+def address_problem(address: Address, prefix: int | None = None) -> str | None:
     """Why ``address``/``prefix`` cannot be a virtual address ("a multicast address"), or None.
 
     A /31 or /32 has no broadcast address of its own (RFC 3021).
@@ -27,11 +28,15 @@ def address_problem(address: IPv4Address, prefix: int = 32) -> str | None:
         return "the unspecified address"
     if address.is_multicast:
         return "a multicast address"
-    if address == BROADCAST:
-        return "the broadcast address"
     if address.is_loopback:
         return "a loopback address"
-    if address == broadcast_of(address, prefix):
+    if isinstance(address, IPv6Address):
+        if address.ipv4_mapped is not None:
+            return "an IPv4-mapped IPv6 address (write the IPv4 address)"
+        return None
+    if address == BROADCAST:
+        return "the broadcast address"
+    if prefix is not None and address == broadcast_of(address, prefix):
         return f"the broadcast address of {IPv4Network((address, prefix), strict=False)}"
     return None
 
@@ -57,9 +62,10 @@ class VirtualHostConfig:
     """
 
     interface: str
-    srcip: IPv4Address
+    # The source of IPv4 advertisements; IPv6 ones go from the interface's link-local address.
+    srcip: IPv4Address | None
     vhid: int
-    addresses: tuple[IPv4Address, ...]
+    addresses: tuple[Address, ...]  # IPv4 and IPv6 may be mixed, as BSD CARP allows
     password: bytes = field(default=b"", repr=False)  # never in logs or tracebacks
     advbase: int = 1
     advskew: int = 0
@@ -73,7 +79,7 @@ class VirtualHostConfig:
     downscript: str | None = None
     xparam: str | None = None
     shutdown: bool = False
-    # Prefix length of each address when pycarp plumbs it (same order); () means all /32.
+    # Prefix length of each address when pycarp plumbs it (same order); () means /32 and /128.
     prefixes: tuple[int, ...] = ()
     # Built-in plumbing of the addresses; None: on when there is neither up nor down script.
     plumb: bool | None = None
@@ -89,7 +95,8 @@ class VirtualHostConfig:
     penalty: int = DEFAULT_PENALTY  # added to advskew while demoted (the sum clamped to 0..255)
     # Unicast (FreeBSD's format): advertisements to each peer instead of the group,
     # accepted only from them, with a TTL of at least min_ttl (routed peers: below 255).
-    peers: tuple[IPv4Address, ...] = ()
+    # Link-local IPv6 peers are on `interface` (a scope given must name it; it is dropped).
+    peers: tuple[Address, ...] = ()
     min_ttl: int = 1
 
     @property
@@ -103,10 +110,15 @@ class VirtualHostConfig:
         return bool(self.peers)
 
     @property
-    def networks(self) -> tuple[tuple[IPv4Address, int], ...]:
+    def networks(self) -> tuple[tuple[Address, int], ...]:
         """(address, prefix length) of each virtual address."""
-        prefixes = self.prefixes or (32,) * len(self.addresses)
+        prefixes = self.prefixes or tuple(a.max_prefixlen for a in self.addresses)
         return tuple(zip(self.addresses, prefixes, strict=True))
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        """The IP versions of the virtual addresses, 4 first: the families advertised in."""
+        return tuple(v for v in (4, 6) if any(a.version == v for a in self.addresses))
 
     def __post_init__(self) -> None:
         # Each error names the field at fault; a front-end says it in its own words.
@@ -137,13 +149,16 @@ class VirtualHostConfig:
             raise ConfigError("addresses", "the same virtual address is listed twice")
         if self.prefixes and len(self.prefixes) != len(self.addresses):
             raise ConfigError("prefixes", "one prefix length per virtual address is needed")
-        if any(not 1 <= p <= 32 for p in self.prefixes):
-            raise ConfigError("prefixes", f"a prefix length is outside 1..32: {self.prefixes}")
         for address, prefix in self.networks:
+            if not 1 <= prefix <= address.max_prefixlen:
+                limit = f"outside 1..{address.max_prefixlen}"
+                raise ConfigError("prefixes", f"{address}/{prefix}: the prefix length is {limit}")
             if (problem := address_problem(address, prefix)) is not None:
                 raise ConfigError("addresses", f"{address} is {problem}")
-        if self.srcip.is_multicast or self.srcip == BROADCAST or self.srcip.is_unspecified:
-            raise ConfigError("srcip", f"{self.srcip} cannot be a host's own address")
+        self._check_srcip()
+        if self.nomcast and 6 in self.versions:
+            reason = "is IPv4's (Ethernet broadcast): IPv6 advertisements go to ff02::12"
+            raise ConfigError("nomcast", reason)
         if self.replay not in ("on", "strict", "off"):
             raise ConfigError("replay", f"{self.replay!r} is not one of on, strict, off")
         if self.demotion not in ("penalty", "stepdown"):
@@ -157,9 +172,21 @@ class VirtualHostConfig:
             raise ConfigError("track", "the same group is listed twice")
         if not self.group.is_multicast:
             raise ConfigError("group", f"{self.group} is not a multicast address")
-        if self.srcip in self.addresses:
-            raise ConfigError("srcip", f"{self.srcip} is also a virtual address")
         self._check_peers()
+
+    def _check_srcip(self) -> None:
+        srcip = self.srcip
+        if srcip is None:
+            if 4 in self.versions:
+                raise ConfigError("srcip", "required with IPv4 virtual addresses")
+            return
+        if 4 not in self.versions:
+            reason = "means nothing without IPv4 virtual addresses (IPv6 advertisements go "
+            raise ConfigError("srcip", reason + "from the interface's link-local address)")
+        if srcip.is_multicast or srcip == BROADCAST or srcip.is_unspecified:
+            raise ConfigError("srcip", f"{srcip} cannot be a host's own address")
+        if srcip in self.addresses:
+            raise ConfigError("srcip", f"{srcip} is also a virtual address")
 
     def _check_peers(self) -> None:
         if not 1 <= self.min_ttl <= 255:
@@ -168,6 +195,8 @@ class VirtualHostConfig:
             return
         if self.nomcast:
             raise ConfigError("nomcast", "means nothing for a unicast host (with peers)")
+        peers = tuple(self._unscoped(peer) for peer in self.peers)
+        object.__setattr__(self, "peers", peers)  # frozen: this is the one normalisation
         if len(set(self.peers)) != len(self.peers):
             raise ConfigError("peers", "the same peer is listed twice")
         for peer in self.peers:
@@ -178,3 +207,23 @@ class VirtualHostConfig:
                 raise ConfigError("peers", f"{peer} is this host's own srcip")
             if peer in self.addresses:
                 raise ConfigError("peers", f"{peer} is a virtual address")
+            if peer.version not in self.versions:
+                family = f"IPv{peer.version}"
+                reason = f"{peer} is an {family} peer, and no virtual address is {family}"
+                raise ConfigError("peers", reason)
+        for version in self.versions:
+            if not any(p.version == version for p in self.peers):
+                reason = f"no IPv{version} peer for the IPv{version} virtual addresses"
+                raise ConfigError("peers", f"{reason} (each family advertises to its own peers)")
+
+    def _unscoped(self, peer: Address) -> Address:
+        """A peer without its scope, which must be this host's interface (link-local only)."""
+        if not isinstance(peer, IPv6Address) or peer.scope_id is None:
+            return peer
+        bare = IPv6Address(peer.packed)
+        if not bare.is_link_local:
+            raise ConfigError("peers", f"{peer}: only a link-local address has a scope")
+        if peer.scope_id != self.interface:
+            reason = f"{peer}: the scope is not this virtual host's interface {self.interface}"
+            raise ConfigError("peers", reason)
+        return bare

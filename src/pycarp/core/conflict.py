@@ -8,7 +8,8 @@ it lasts, and said in the log when it begins and when it ends, not per packet.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+
+from pycarp.core.packet import Address
 
 CONFLICT_AFTER = 3  # bad digests, none QUIET_INTERVALS apart, make a conflict
 QUIET_INTERVALS = 3  # master-down intervals without a bad digest end it
@@ -16,7 +17,7 @@ QUIET_INTERVALS = 3  # master-down intervals without a bad digest end it
 
 @dataclass
 class Episode:
-    source: IPv4Address  # the latest sender of a bad digest
+    source: Address  # the latest sender of a bad digest
     since: float  # monotonic: the first bad digest
     last: float
     count: int = 1
@@ -33,7 +34,7 @@ class DigestConflict:
     def active(self) -> bool:
         return self.episode is not None and self.episode.count >= CONFLICT_AFTER
 
-    def failed(self, source: IPv4Address, *, now: float) -> str | None:
+    def failed(self, source: Address, *, now: float) -> str | None:
         """A bad digest arrived; returns what to log if that makes a conflict begin."""
         ended = self.expire(now=now)
         e = self.episode

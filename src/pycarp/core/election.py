@@ -2,26 +2,25 @@
 with OpenBSD's demote counts before it (ucarp sends 0 and ignores them).
 
 The shorter advertisement interval wins; equal intervals go to the lower
-source address in ucarp's byte order. A backup also takes over from a master
-that advertises less often than its master-down interval (a leaving master
-sends 255/255). A protocol with another rule (VRRPv3's priorities) is another
-module with these two functions.
+source address in ucarp's byte order (IPv6: the lower link-local address).
+A backup also takes over from a master that advertises less often than its
+master-down interval (a leaving master sends 255/255). A protocol with
+another rule (VRRPv3's priorities) is another module with these two functions.
 """
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
-
 from pycarp.core import timing
 from pycarp.core.actions import Reason
+from pycarp.core.packet import Address
 from pycarp.core.timing import Interval
 
 
 def master_yields(
     ours: Interval,
     theirs: Interval,
-    ip: IPv4Address,
-    their_ip: IPv4Address,
+    ip: Address,
+    their_ip: Address,
     *,
     demote: int = 0,
     their_demote: int = 0,

@@ -7,7 +7,7 @@ nothing here changes a host's state.
 from __future__ import annotations
 
 from collections import Counter
-from ipaddress import IPv4Address
+from ipaddress import IPv6Address
 from typing import NamedTuple
 
 from pycarp.core import auth, timing
@@ -15,7 +15,7 @@ from pycarp.core.actions import HostKey, Reason, State
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.fault import NO_PEER_FAULT, PLUMBING_FAULT, Fault
 from pycarp.core.outbound import Outbound
-from pycarp.core.packet import COUNTER_MODULUS
+from pycarp.core.packet import COUNTER_MODULUS, Address
 from pycarp.core.priority import Priority, advertised
 from pycarp.core.sending import SendErrors
 
@@ -23,7 +23,7 @@ from pycarp.core.sending import SendErrors
 class PeerInfo(NamedTuple):  # made for every advertisement received: a cheap tuple
     """The last valid advertisement heard from another node."""
 
-    address: IPv4Address
+    address: Address
     advbase: int
     advskew: int
     at: float
@@ -50,6 +50,7 @@ class HostState:
         self._counter = counter % COUNTER_MODULUS
         self._ident = self._counter >> 48  # the IP identification: fixed, random per host
         self._out: Outbound | None = None  # made at start, when the interface's MAC is known
+        self.link_local: IPv6Address | None = None  # the IPv6 source, known at start too
         self._deadline: float | None = None
         self._delayed_arp = -1
         self._link_up = True
@@ -62,6 +63,21 @@ class HostState:
         self.signer = auth.Signer(c.password, c.vhid, c.addresses)
 
     # -- queries ---------------------------------------------------------
+
+    def own_address(self, version: int) -> Address:
+        """Our source address in IP `version`: srcip, or the interface's link-local one."""
+        own = self.config.srcip if version == 4 else self.link_local
+        if own is None:  # the config has srcip with IPv4, the runtime a link-local with IPv6
+            raise ValueError(f"{self.key}: no IPv{version} source address")
+        return own
+
+    def breaks_ties(self, source: Address) -> bool:
+        """Whether `source`'s family settles equal intervals: IPv4 when the host has it.
+
+        A mixed host hears each peer twice (IPv4 and IPv6); two families
+        could order two hosts differently, and both would yield.
+        """
+        return source.version == self.config.versions[0]
 
     def next_deadline(self) -> float | None:
         """When on_timer() next needs to run; None while nothing is due."""

@@ -1,29 +1,30 @@
-"""IPv4 CARP on Ethernet: how one virtual host's advertisements and announcements go out.
+"""IPv4 CARP on Ethernet: how one virtual host's advertisements go out to the group.
 
-A Wire (see outbound.py) of its own per address family: a second family is a
-second module like this one, and a row in outbound.WIRES.
+A Wire (see outbound.py) of its own per address family: ipv6.py is the
+other, and outbound.WIRES picks them by the versions of a host's addresses.
 """
 
 from __future__ import annotations
 
+from ipaddress import IPv6Address
+
 from pycarp.core import packet
-from pycarp.core.actions import HostKey, SendAdvertisement, SendGratuitousArp
 from pycarp.core.config import VirtualHostConfig
-from pycarp.core.packet import Advertisement, Frame
+from pycarp.core.packet import Frame
 
 
 class Ipv4Wire:
-    """Advertisements to the group (Ethernet broadcast with nomcast), ARP announcements.
+    """Advertisements to the group (Ethernet broadcast with nomcast).
 
     The IP header is the same for every advertisement of a host, so it is made
     once. Its identification is fixed: the datagrams have DF set and are never
     fragmented, so it identifies nothing (RFC 6864).
     """
 
-    def __init__(self, key: HostKey, config: VirtualHostConfig, *, mac: bytes, ident: int) -> None:
-        self._key = key
-        self._mac = mac
-        self._addresses = config.addresses
+    def __init__(
+        self, config: VirtualHostConfig, *, mac: bytes, link_local: IPv6Address | None, ident: int
+    ) -> None:
+        assert config.srcip is not None  # the config requires it with IPv4 addresses
         if config.nomcast:
             self._destination = packet.BROADCAST_MAC
         else:
@@ -32,10 +33,6 @@ class Ipv4Wire:
         self._source = packet.virtual_mac(config.vhid) if config.virtual_mac else mac
         self._header = packet.ipv4_header(config.srcip, config.group, packet.CARP_LEN, ident=ident)
 
-    def advertisement(self, advert: Advertisement) -> SendAdvertisement:
-        datagram = self._header + advert.encode()
-        frame = Frame(self._destination, self._source, packet.ETHERTYPE_IP, datagram)
-        return SendAdvertisement(self._key, advert, frame)
-
-    def announcement(self) -> SendGratuitousArp:
-        return SendGratuitousArp(self._key, self._mac, self._addresses)
+    def frame(self, message: bytes) -> Frame:
+        """The frame that carries one advertisement (`message`, the encoded CARP header)."""
+        return Frame(self._destination, self._source, packet.ETHERTYPE_IP, self._header + message)

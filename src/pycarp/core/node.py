@@ -23,9 +23,8 @@ import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from ipaddress import IPv4Address
 
-from pycarp.core import packet, unicast
+from pycarp.core import packet, packet6, unicast
 from pycarp.core.actions import (
     Action,
     DemotionChanged,
@@ -41,6 +40,7 @@ from pycarp.core.config import VirtualHostConfig
 from pycarp.core.conflict import QUIET_INTERVALS, DigestConflict
 from pycarp.core.errors import ConfigError, DropReason, PacketError
 from pycarp.core.health import Health, host_demotion
+from pycarp.core.packet import Address
 from pycarp.core.replay import REPLAYED, ReplayGuard, constant_notice
 from pycarp.core.state import VirtualHost
 
@@ -68,7 +68,7 @@ class Node:
         self.conflicts: dict[HostKey, DigestConflict] = {}
         self.conflict_changes = 0  # digest conflicts begun or ended: when a summary is stale
         self._by_interface: dict[str, dict[int, VirtualHost]] = {}
-        self._own_sources: dict[str, set[IPv4Address]] = {}
+        self._own_sources: dict[str, set[Address]] = {}
         self._heap: list[tuple[float, int, HostKey]] = []  # (deadline, tie-break, host)
         self._due: dict[HostKey, float | None] = {}  # each host's deadline in the heap
         self._order = itertools.count()
@@ -110,6 +110,8 @@ class Node:
         for host in self.hosts.values():
             host.set_demotion(host_demotion(self.health, host.config.track), now=now)
             actions += self._call(host, host.start(now=now, link=links(host.key.interface)))
+        for interface in self._by_interface:
+            self._own_sources_changed(interface)  # the link-local addresses are known now
         return [*actions, *self.health.start(now=now)]
 
     def on_timer(self, *, now: float) -> list[Action]:
@@ -248,7 +250,9 @@ class Node:
         self._check_tracks([config])
         self.insert(host)
         host.set_demotion(host_demotion(self.health, config.track), now=now)
-        return self._call(host, host.start(now=now, link=link))
+        actions = self._call(host, host.start(now=now, link=link))
+        self._own_sources_changed(config.interface)
+        return actions
 
     def remove(self, key: HostKey, *, now: float) -> list[Action]:
         """Stop a virtual host at once and forget it (a reload).
@@ -284,25 +288,27 @@ class Node:
         return self._call(host, host.addresses_result(ok=ok, now=now, detail=detail))
 
     def receive(self, datagram: bytes, *, interface: str, now: float) -> list[Action]:
-        """An IPv4 datagram of protocol 112 that arrived on `interface`."""
-        source: IPv4Address | None = None
+        """An IPv4 or IPv6 datagram of protocol 112 that arrived on `interface`."""
+        source: Address | None = None
         key: HostKey | None = None
         actions: list[Action] = []
         try:
-            header, payload = packet.parse_ipv4(datagram)
-            source = header.src
-            if header.proto != packet.PROTO_CARP or source in self._own_sources.get(interface, ()):
+            source, destination, ttl, proto, payload = packet6.parse_ip(datagram)
+            if proto != packet.PROTO_CARP or source in self._own_sources.get(interface, ()):
                 return []  # not CARP, or our own advertisement looped back
             placed = len(payload) > 1 and payload[0] >> 4 == packet.VERSION
             host = self._by_interface.get(interface, {}).get(payload[1]) if placed else None
+            if host is not None and source.version not in host.config.versions:
+                return []  # a family this host does not speak, like another vhid
             if host is not None and host.config.unicast:
                 key = host.key
-                unicast.check_source(host.config, source, header.ttl)
+                unicast.check_source(host.config, source, ttl)
             else:
-                if header.ttl != packet.TTL:
-                    raise PacketError(DropReason.BAD_TTL, f"TTL {header.ttl}, expected 255")
+                if ttl != packet.TTL:
+                    raise PacketError(DropReason.BAD_TTL, f"TTL {ttl}, expected 255")
                 if placed:
-                    if host is None or header.dst != host.config.group:
+                    group = packet6.CARP_GROUP6 if source.version == 6 else None
+                    if host is None or destination != (group or host.config.group):
                         # ucarp ignores other vhids and groups before the checksum,
                         # so neighbours (VRRPv2 shares protocol 112) are not drops.
                         return []
@@ -344,7 +350,8 @@ class Node:
 
     def _own_sources_changed(self, interface: str) -> None:
         hosts = self._on(interface)
-        self._own_sources[interface] = {h.config.srcip for h in hosts}
+        own = {h.config.srcip for h in hosts} | {h.link_local for h in hosts}
+        self._own_sources[interface] = {a for a in own if a is not None}
 
     def _call(self, host: VirtualHost, actions: list[Action]) -> list[Action]:
         """Reschedule `host` after one of its methods ran; pass its actions on."""
@@ -356,7 +363,7 @@ class Node:
                 heapq.heappush(self._heap, (deadline, next(self._order), key))
         return actions
 
-    def _bad_digest(self, key: HostKey, source: IPv4Address, now: float) -> list[Action]:
+    def _bad_digest(self, key: HostKey, source: Address, now: float) -> list[Action]:
         return self._conflict_notice(key, self.conflicts[key].failed(source, now=now))
 
     def _conflict_over(self, key: HostKey, now: float) -> list[Action]:
@@ -373,7 +380,7 @@ class Node:
         key: HostKey | None,
         interface: str,
         reason: DropReason,
-        source: IPv4Address | None,
+        source: Address | None,
         detail: str,
     ) -> PacketDropped:
         self.drops[reason] += 1

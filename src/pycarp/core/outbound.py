@@ -2,14 +2,15 @@
 
 The state machine decides that a host advertises, announces its addresses,
 plumbs them or runs a script; Outbound makes the action that says everything
-the runtime needs to do it. The address family's part (the advertisement's
-datagram and link addresses, the announcement) is a Wire, picked from WIRES
-by the type of the host's addresses (UNICAST_WIRES for a host with peers).
+the runtime needs to do it. The address family's part of an advertisement
+(the datagram and its link addresses) is a Wire, picked from WIRES by the
+versions of the host's addresses (UNICAST_WIRES for a host with peers).
 """
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from collections.abc import Sequence
+from ipaddress import IPv6Address
 from typing import Literal, Protocol
 
 from pycarp.core.actions import (
@@ -18,40 +19,67 @@ from pycarp.core.actions import (
     RemoveAddresses,
     RunScript,
     SendAdvertisement,
-    SendGratuitousArp,
+    SendAnnouncement,
     SendUnicast,
 )
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.ipv4 import Ipv4Wire
-from pycarp.core.packet import Advertisement
-from pycarp.core.unicast import UnicastWire
+from pycarp.core.ipv6 import Ipv6Wire
+from pycarp.core.packet import Address, Advertisement, Frame
+from pycarp.core.unicast import Unicast6Wire, UnicastWire
 
 
 class Wire(Protocol):
-    """One host's advertisements and announcements in one address family."""
+    """One host's advertisements in one address family, to the group."""
 
-    def advertisement(self, advert: Advertisement) -> SendAdvertisement | SendUnicast: ...
+    def frame(self, message: bytes) -> Frame: ...
 
-    def announcement(self) -> SendGratuitousArp: ...
+
+class UnicastWireType(Protocol):
+    """One host's advertisements in one address family, to each of its peers there."""
+
+    def datagrams(self, message: bytes) -> tuple[tuple[Address, bytes], ...]: ...
 
 
 class WireFactory(Protocol):
     def __call__(
-        self, key: HostKey, config: VirtualHostConfig, *, mac: bytes, ident: int
+        self, config: VirtualHostConfig, *, mac: bytes, link_local: IPv6Address | None, ident: int
     ) -> Wire: ...
 
 
-WIRES: dict[type, WireFactory] = {IPv4Address: Ipv4Wire}
-UNICAST_WIRES: dict[type, WireFactory] = {IPv4Address: UnicastWire}
+class UnicastWireFactory(Protocol):
+    def __call__(
+        self, config: VirtualHostConfig, *, mac: bytes, link_local: IPv6Address | None, ident: int
+    ) -> UnicastWireType: ...
+
+
+# By IP version: a host advertises in the family of each of its virtual addresses.
+WIRES: dict[int, WireFactory] = {4: Ipv4Wire, 6: Ipv6Wire}
+UNICAST_WIRES: dict[int, UnicastWireFactory] = {4: UnicastWire, 6: Unicast6Wire}
 
 
 class Outbound:
     """The actions of one host, made once at its start (the config is frozen)."""
 
-    def __init__(self, config: VirtualHostConfig, *, mac: bytes, ident: int) -> None:
+    def __init__(
+        self,
+        config: VirtualHostConfig,
+        *,
+        mac: bytes,
+        ident: int,
+        link_local: IPv6Address | None = None,
+    ) -> None:
         key = HostKey(config.interface, config.vhid)
-        wires = UNICAST_WIRES if config.unicast else WIRES
-        self._wire = wires[type(config.srcip)](key, config, mac=mac, ident=ident)
+        self._key = key
+        versions = () if config.unicast else config.versions
+        self._wires = tuple(
+            WIRES[v](config, mac=mac, link_local=link_local, ident=ident) for v in versions
+        )
+        versions = config.versions if config.unicast else ()
+        self._unicast = tuple(
+            UNICAST_WIRES[v](config, mac=mac, link_local=link_local, ident=ident) for v in versions
+        )
+        self._announcement = SendAnnouncement(key, mac, config.addresses, link_local)
         self._scripts = {
             "up": _script(key, "up", config.upscript, config),
             "down": _script(key, "down", config.downscript, config),
@@ -60,11 +88,18 @@ class Outbound:
         self._add = (AddAddresses(key, config.networks),) if plumbs else ()
         self._remove = (RemoveAddresses(key, config.networks),) if plumbs else ()
 
-    def advertisement(self, advert: Advertisement) -> SendAdvertisement | SendUnicast:
-        return self._wire.advertisement(advert)
+    def advertisement(self, adverts: Sequence[Advertisement]) -> SendAdvertisement | SendUnicast:
+        """One action for every family: `adverts` has one for each, in config.versions' order."""
+        messages = [advert.encode() for advert in adverts]
+        if self._unicast:
+            pairs = zip(self._unicast, messages, strict=True)
+            datagrams = tuple(d for wire, message in pairs for d in wire.datagrams(message))
+            return SendUnicast(self._key, adverts[0], datagrams)
+        frames = tuple(w.frame(m) for w, m in zip(self._wires, messages, strict=True))
+        return SendAdvertisement(self._key, adverts[0], frames)
 
-    def announcement(self) -> SendGratuitousArp:
-        return self._wire.announcement()
+    def announcement(self) -> SendAnnouncement:
+        return self._announcement
 
     def script(self, which: Literal["up", "down"]) -> tuple[RunScript, ...]:
         """The up or down script; nothing when none is configured."""

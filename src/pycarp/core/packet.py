@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import struct
 from functools import lru_cache
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import NamedTuple
 
 from pycarp.core.errors import DropReason, PacketError
 
+Address = IPv4Address | IPv6Address  # BSD CARP speaks both families
 PROTO_CARP = 112
 VERSION = 2
 TYPE_ADVERTISEMENT = 1

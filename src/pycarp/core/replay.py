@@ -31,11 +31,11 @@ import bisect
 from array import array
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 from typing import Literal
 
 from pycarp.core.errors import DropReason
 from pycarp.core.packet import COUNTER_MODULUS as MODULUS
+from pycarp.core.packet import Address
 
 Mode = Literal["on", "strict", "off"]
 
@@ -116,16 +116,16 @@ class ReplayGuard:
         self.mode = mode
         self.window = CounterWindow(window)
         self.runs: deque[tuple[int, int]] = deque(maxlen=RUNS)  # of senders that moved on
-        self._senders: OrderedDict[IPv4Address, Sender] = OrderedDict()
+        self._senders: OrderedDict[Address, Sender] = OrderedDict()
         self._max_senders = senders
-        self.flagged: IPv4Address | None = None  # set by check() when a sender turns constant
+        self.flagged: Address | None = None  # set by check() when a sender turns constant
 
     @property
-    def constant_senders(self) -> list[IPv4Address]:
+    def constant_senders(self) -> list[Address]:
         """The senders exempt because they repeat one counter (BSD's replay cookie)."""
         return [a for a, s in self._senders.items() if s.constant]
 
-    def check(self, counter: int, source: IPv4Address, *, own: int) -> DropReason | None:
+    def check(self, counter: int, source: Address, *, own: int) -> DropReason | None:
         """Why an authentic advertisement is not accepted, or None (then it is remembered).
 
         `own` is the counter we last sent; the OWN_RECENT before it are ours too.
@@ -189,7 +189,7 @@ class ReplayGuard:
         if sender.last != sender.start:
             self.runs.append((sender.start, sender.last))
 
-    def _remember(self, source: IPv4Address, sender: Sender) -> None:
+    def _remember(self, source: Address, sender: Sender) -> None:
         self._senders[source] = sender
         if len(self._senders) > self._max_senders:
             self._close(self._senders.popitem(last=False)[1])
@@ -202,7 +202,7 @@ REPLAYED = {  # what a drop of each reason says
 }
 
 
-def constant_notice(source: IPv4Address) -> str:
+def constant_notice(source: Address) -> str:
     return (
         f"{source} repeats one counter in every advertisement (BSD's replay cookie): "
         "not checking its advertisements for replays"

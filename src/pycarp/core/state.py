@@ -11,22 +11,20 @@ method returns the actions to perform.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
-
 from pycarp.core import election, timing
 from pycarp.core.actions import (
     Action,
     Link,
     Notice,
     Reason,
-    SendGratuitousArp,
+    SendAnnouncement,
     State,
     StateChanged,
 )
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.hoststate import HostState, PeerInfo
 from pycarp.core.outbound import Outbound
-from pycarp.core.packet import COUNTER_MODULUS, Advertisement
+from pycarp.core.packet import COUNTER_MODULUS, Address, Advertisement
 
 # A step-down holds off for this long before listening for a master as usual (ucarp's sleep(3)).
 STEPDOWN_HOLD = 3.0
@@ -42,13 +40,16 @@ class VirtualHost(HostState):
         """Begin on the interface `link` describes."""
         if self.state is not State.INIT:
             return []
-        self._out = Outbound(self.config, mac=link.mac, ident=self._ident)
+        self.link_local = link.link_local
+        self._out = Outbound(
+            self.config, mac=link.mac, ident=self._ident, link_local=link.link_local
+        )
         self._link_up = link.up or self.config.ignoreifstate
         actions = self._set_state(State.BACKUP, Reason.STARTED, now=now)
         self._deadline = self._master_down_at(now) if self._link_up and not self.silent else None
         return actions
 
-    def receive(self, advert: Advertisement, *, source: IPv4Address, now: float) -> list[Action]:
+    def receive(self, advert: Advertisement, *, source: Address, now: float) -> list[Action]:
         """A valid (authenticated) advertisement for our vhid from another node."""
         if self.state is State.INIT or not self._link_up:
             return []
@@ -62,10 +63,12 @@ class VirtualHost(HostState):
         mine = self.priority
         ours = timing.advert_interval(mine.advbase, mine.advskew)
         if self.state is State.MASTER:
+            if theirs == ours and advert.demote == mine.demote and not self.breaks_ties(source):
+                return []  # a mixed host's IPv4 advertisements settle the tie, never both
             yields = election.master_yields(
                 ours,
                 theirs,
-                self.config.srcip,
+                self.own_address(source.version),
                 source,
                 demote=mine.demote,
                 their_demote=advert.demote,
@@ -301,18 +304,22 @@ class VirtualHost(HostState):
         return actions
 
     def _advertise(self, *, now: float) -> list[Action]:
-        self._counter = (self._counter + 1) % COUNTER_MODULUS
         mine = self.priority
-        advert = Advertisement(
-            vhid=self.config.vhid,
-            advbase=mine.advbase,
-            advskew=mine.advskew,
-            counter=self._counter,
-            digest=self.signer.digest(self._counter),
-            demote=mine.demote,
-        )
+        adverts = []
+        # One per family, each with a counter of its own (OpenBSD's): a counter is heard once.
+        for _ in self.config.versions:
+            self._counter = (self._counter + 1) % COUNTER_MODULUS
+            advert = Advertisement(
+                vhid=self.config.vhid,
+                advbase=mine.advbase,
+                advskew=mine.advskew,
+                counter=self._counter,
+                digest=self.signer.digest(self._counter),
+                demote=mine.demote,
+            )
+            adverts.append(advert)
         self.adverts_sent += 1
-        actions: list[Action] = [self._sends.advertisement(advert)]
+        actions: list[Action] = [self._sends.advertisement(adverts)]
         if self._delayed_arp > 0:
             self._delayed_arp -= 1
         if self._delayed_arp == 0:
@@ -326,7 +333,7 @@ class VirtualHost(HostState):
             self._deadline = min(self._deadline, self._leave_by)
         return actions
 
-    def _arp(self) -> SendGratuitousArp:
+    def _arp(self) -> SendAnnouncement:
         return self._sends.announcement()
 
     @property

@@ -85,7 +85,8 @@ def host_status(
     mdemote: int | None = None
     seen: float | None = None
     if host.state is State.MASTER:
-        master, mbase, mskew, mdemote = str(c.srcip), mine.advbase, mine.advskew, mine.demote
+        own = c.srcip if c.srcip is not None else host.link_local  # IPv6 only: the link-local
+        master, mbase, mskew, mdemote = str(own), mine.advbase, mine.advskew, mine.demote
     elif peer is not None:
         master, mbase, mskew, seen = str(peer.address), peer.advbase, peer.advskew, peer.at
         mdemote = peer.demote

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import NamedTuple
 
 # While sends fail, ucarp advertises with at least this skew (it stops preempting).
@@ -36,10 +36,13 @@ def master_down_interval(advbase: int, advskew: int, deadratio: int) -> Interval
     return Interval(advbase * deadratio, _skew_micros(advskew))
 
 
-def ucarp_order(address: IPv4Address) -> int:
+def ucarp_order(address: IPv4Address | IPv6Address) -> int:
     """The integer ucarp compares source addresses by.
 
     ucarp compares the network-order bytes read as a host integer; on the
     little-endian machines it runs on, the last octet is most significant.
+    ucarp has no IPv6: there the address itself, the lower one winning.
     """
+    if isinstance(address, IPv6Address):
+        return int(address)
     return int.from_bytes(address.packed, "little")

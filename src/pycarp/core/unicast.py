@@ -1,46 +1,61 @@
-"""IPv4 CARP with unicast peers (FreeBSD's format): one advertisement per peer,
+"""CARP with unicast peers (FreeBSD's format): one advertisement per peer,
 and only advertisements from the peers heard.
 
 The CARP header is the multicast one; the IP destination is the peer, the
-TTL 255, and the datagram goes through the kernel's routing (to the peer on
-this segment, or to a router on the way), so it leaves from the NIC's own
-MAC. Gratuitous ARP still announces the virtual addresses on this segment.
+TTL (hop limit) 255, and the datagram goes through the kernel's routing (to
+the peer on this segment, or to a router on the way), so it leaves from the
+NIC's own MAC. Each family's advertisements go to that family's peers.
 """
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from pycarp.core import packet
-from pycarp.core.actions import HostKey, SendGratuitousArp, SendUnicast
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import DropReason, PacketError
-from pycarp.core.packet import Advertisement
+from pycarp.core.packet import Address
 
 
 class UnicastWire:
-    """Advertisements to each of config.peers; ARP announcements as on any IPv4 host."""
+    """IPv4 advertisements to each IPv4 peer, whole datagrams with our own header."""
 
-    def __init__(self, key: HostKey, config: VirtualHostConfig, *, mac: bytes, ident: int) -> None:
-        self._key = key
-        self._mac = mac
-        self._addresses = config.addresses
+    def __init__(
+        self, config: VirtualHostConfig, *, mac: bytes, link_local: IPv6Address | None, ident: int
+    ) -> None:
+        assert config.srcip is not None  # the config requires it with IPv4 addresses
+        srcip = config.srcip
         # Each peer's IP header, made once: only the destination (and checksum) differ.
         self._headers = tuple(
-            (peer, packet.ipv4_header(config.srcip, peer, packet.CARP_LEN, ident=ident))
+            (peer, packet.ipv4_header(srcip, peer, packet.CARP_LEN, ident=ident))
             for peer in config.peers
+            if isinstance(peer, IPv4Address)
         )
 
-    def advertisement(self, advert: Advertisement) -> SendUnicast:
-        payload = advert.encode()
-        datagrams = tuple((peer, header + payload) for peer, header in self._headers)
-        return SendUnicast(self._key, advert, datagrams)
-
-    def announcement(self) -> SendGratuitousArp:
-        return SendGratuitousArp(self._key, self._mac, self._addresses)
+    def datagrams(self, message: bytes) -> tuple[tuple[Address, bytes], ...]:
+        return tuple((peer, header + message) for peer, header in self._headers)
 
 
-def check_source(config: VirtualHostConfig, source: IPv4Address, ttl: int) -> None:
+class Unicast6Wire:
+    """IPv6 advertisements to each IPv6 peer: the CARP message, the kernel adds the header.
+
+    A link-local peer is given its scope, the host's interface.
+    """
+
+    def __init__(
+        self, config: VirtualHostConfig, *, mac: bytes, link_local: IPv6Address | None, ident: int
+    ) -> None:
+        self._peers = tuple(
+            IPv6Address(f"{peer}%{config.interface}") if peer.is_link_local else peer
+            for peer in config.peers
+            if isinstance(peer, IPv6Address)
+        )
+
+    def datagrams(self, message: bytes) -> tuple[tuple[Address, bytes], ...]:
+        return tuple((peer, message) for peer in self._peers)
+
+
+def check_source(config: VirtualHostConfig, source: Address, ttl: int) -> None:
     """A unicast host hears its peers only, routed ones too (a TTL of min_ttl or more).
 
     PacketError when `source` or `ttl` will not do.

@@ -211,7 +211,8 @@ class Lab:
         iproute.add_address(netns, ifname, ip, prefix)
 
     def drop_multicast(self, drop: bool = True) -> None:
-        """Make every segment drop (or, with False, forward again) IPv4 multicast between ports.
+        """Make every segment drop (or, with False, forward again) multicast between ports:
+        IPv4's, and IPv6 CARP's group.
 
         An nftables table, `bridge pycarp_mcast`, in the bridge namespace.
         """

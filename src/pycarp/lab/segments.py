@@ -78,9 +78,11 @@ def ruleset(netns: str) -> str:
 def multicast_drop_rules(drop: bool) -> str:
     """An nft script that makes (drop) or removes (not drop) the multicast drop table.
 
-    Bridge family, hook forward: every IPv4 frame to 224.0.0.0/4 from one port
-    to another, on every bridge of the namespace. The table is declared before
-    it is deleted, so either script works whatever the current state.
+    Bridge family, hook forward: every IPv4 frame to 224.0.0.0/4, and every
+    IPv6 frame to CARP's ff02::12, from one port to another, on every bridge of
+    the namespace (neighbour discovery's groups pass: IPv6 needs them to work
+    at all, and the clouds that drop multicast answer it). The table is declared
+    before it is deleted, so either script works whatever the current state.
     """
     lines = [f"table bridge {MCAST_TABLE}", f"delete table bridge {MCAST_TABLE}"]
     if drop:
@@ -89,6 +91,7 @@ def multicast_drop_rules(drop: bool) -> str:
             "  chain forward {",
             "    type filter hook forward priority filter; policy accept;",
             f"    ether type ip ip daddr {MULTICAST} counter drop",
+            "    ether type ip6 ip6 daddr ff02::12 counter drop",
             "  }",
             "}",
         ]

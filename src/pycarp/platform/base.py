@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Protocol
 
 from pycarp.core.actions import Network
@@ -32,15 +32,21 @@ class InterfaceInfo:
     index: int
     mac: bytes  # 6 bytes
     running: bool  # IFF_RUNNING: up with carrier
+    # The first IPv6 link-local address (the source of IPv6 advertisements); None: no IPv6.
+    link_local: IPv6Address | None = None
 
 
 class CarpReceiver(Protocol):
-    """Receives IPv4 datagrams of protocol 112 on one interface."""
+    """Receives IPv4 or IPv6 datagrams of protocol 112 on one interface."""
 
     def fileno(self) -> int: ...
 
     def receive(self) -> list[bytes]:
-        """Every datagram waiting now (IP header included); [] if none."""
+        """Every datagram waiting now (IP header included); [] if none.
+
+        An IPv6 receiver rebuilds the fixed IPv6 header (source, destination,
+        hop limit) from what the kernel reports: raw IPv6 sockets strip it.
+        """
         ...
 
     def close(self) -> None: ...
@@ -57,9 +63,15 @@ class LinkSender(Protocol):
 
 
 class UnicastSender(Protocol):
-    """Sends whole IPv4 datagrams (header included) where the kernel routes them."""
+    """Sends advertisements where the kernel routes them.
 
-    def send_to(self, datagram: bytes, address: IPv4Address) -> None:
+    For an IPv4 peer the datagram is whole (header included); for an IPv6
+    peer it is the CARP message and the kernel writes the header (hop limit
+    255, its own choice of source): IPv6 sockets have no header inclusion.
+    A link-local IPv6 peer carries its interface as scope (fe80::2%eth0).
+    """
+
+    def send_to(self, datagram: bytes, address: IPv4Address | IPv6Address) -> None:
         """Raises OSError when the kernel refuses (no route, a full queue, ...)."""
         ...
 
@@ -79,7 +91,8 @@ class LinkMonitor(Protocol):
 
 
 class AddressManager(Protocol):
-    """Puts virtual IPv4 addresses on interfaces and takes them off again.
+    """Puts virtual addresses (IPv4, and IPv6 without duplicate address detection)
+    on interfaces and takes them off again.
 
     Async so that a slow kernel or command never stalls the event loop. Each
     call looks the interface up afresh: it may have been recreated meanwhile.
@@ -93,8 +106,8 @@ class AddressManager(Protocol):
         """Unconfigure exactly these (address, prefix length); one absent is fine."""
         ...
 
-    async def present(self, interface: str) -> set[IPv4Address]:
-        """The IPv4 addresses configured on the interface now (illumos: on units that are UP)."""
+    async def present(self, interface: str) -> set[IPv4Address | IPv6Address]:
+        """The addresses configured on the interface now (illumos: on units that are UP)."""
         ...
 
     async def close(self) -> None: ...
@@ -106,6 +119,10 @@ class Platform(Protocol):
     def open_receiver(
         self, info: InterfaceInfo, group: IPv4Address, srcip: IPv4Address
     ) -> CarpReceiver: ...
+
+    def open_receiver6(self, info: InterfaceInfo) -> CarpReceiver:
+        """Joins ff02::12 on the interface; InterfaceError where IPv6 CARP cannot work."""
+        ...
 
     def open_sender(self, info: InterfaceInfo) -> LinkSender: ...
 

@@ -34,7 +34,7 @@ from pycarp.runtime.handler import Commands
 from pycarp.runtime.logsetup import setup_logging
 from pycarp.runtime.metrics import MetricsServer
 from pycarp.runtime.plumbing import AddressQueue
-from pycarp.runtime.ports import PLUMBING_WAIT, first_per_interface, log_host, open_port
+from pycarp.runtime.ports import PLUMBING_WAIT, log_host, open_ports
 from pycarp.runtime.scripts import KILL_GRACE, SerialJobs
 from pycarp.runtime.sdnotify import Notifier
 from pycarp.runtime.secrets import warn_visible_password
@@ -56,7 +56,7 @@ def run(settings: DaemonSettings, *, reload: SettingsLoader | None = None) -> in
             groups=settings.groups,
         )
         platform = select_platform()
-        ports = {c.interface: open_port(platform, c) for c in first_per_interface(settings.vhosts)}
+        ports = open_ports(platform, settings.vhosts)
         monitor = platform.open_link_monitor()
     except (CarpError, InterfaceError, OSError, ValueError) as exc:
         log.error("cannot start: %s", exc)
@@ -75,8 +75,7 @@ def run(settings: DaemonSettings, *, reload: SettingsLoader | None = None) -> in
         return asyncio.run(daemon.serve())
     finally:
         for port in daemon.ports.values():
-            port.receiver.close()
-            port.sender.close()
+            port.close()
         monitor.close()
 
 

@@ -30,7 +30,7 @@ from pycarp.core.actions import (
     RunCheck,
     RunScript,
     SendAdvertisement,
-    SendGratuitousArp,
+    SendAnnouncement,
     SendUnicast,
     State,
     StateChanged,
@@ -55,8 +55,13 @@ class Port:
     """What the driver holds for one interface."""
 
     info: InterfaceInfo
-    receiver: CarpReceiver
+    receivers: dict[int, CarpReceiver]  # by IP version: the families of the hosts on it
     sender: LinkSender
+
+    def close(self) -> None:
+        for receiver in self.receivers.values():
+            receiver.close()
+        self.sender.close()
 
 
 class Jobs(Protocol):
@@ -108,7 +113,7 @@ class Driver:
         self._handlers: dict[type, Callable[[Any], list[Action]]] = {
             SendAdvertisement: self._send_advertisement,
             SendUnicast: self._send_unicast,
-            SendGratuitousArp: self._send_arp,
+            SendAnnouncement: self._send_arp,
             AddAddresses: self._add_addresses,
             RemoveAddresses: self._remove_addresses,
             RunScript: self._run_script,
@@ -133,7 +138,8 @@ class Driver:
 
     def stop(self) -> None:
         for port in self.ports.values():
-            self._loop.remove_reader(port.receiver.fileno())
+            for receiver in port.receivers.values():
+                self._loop.remove_reader(receiver.fileno())
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self._armed_for = None
@@ -141,7 +147,7 @@ class Driver:
     def link(self, name: str) -> Link:
         """What the core needs to know of an interface: its MAC, its last known carrier."""
         info = self.ports[name].info
-        return Link(info.mac, info.running)
+        return Link(info.mac, info.running, info.link_local)
 
     def add_port(self, name: str, port: Port) -> None:
         self.ports[name] = port
@@ -149,8 +155,15 @@ class Driver:
 
     def remove_port(self, name: str) -> Port:
         port = self.ports.pop(name)
-        self._loop.remove_reader(port.receiver.fileno())
+        for receiver in port.receivers.values():
+            self._loop.remove_reader(receiver.fileno())
         return port
+
+    def add_receivers(self, name: str, receivers: dict[int, CarpReceiver]) -> None:
+        """Other families' receivers on a port (a reload brought IPv6 to the interface)."""
+        self.ports[name].receivers.update(receivers)
+        for receiver in receivers.values():
+            self._loop.add_reader(receiver.fileno(), self._on_readable, name, receiver)
 
     def set_addresses(self, addresses: AddressManager) -> None:
         self._addresses = addresses
@@ -164,11 +177,12 @@ class Driver:
         self.step(self.node.link_changed(name, up=running, now=self.now()))
 
     def _watch(self, name: str, port: Port) -> None:
-        self._loop.add_reader(port.receiver.fileno(), self._on_readable, name)
+        for receiver in port.receivers.values():
+            self._loop.add_reader(receiver.fileno(), self._on_readable, name, receiver)
 
-    def _on_readable(self, interface: str) -> None:
+    def _on_readable(self, interface: str, receiver: CarpReceiver) -> None:
         try:
-            datagrams = self.ports[interface].receiver.receive()
+            datagrams = receiver.receive()
         except OSError as exc:
             log.error("%s: receive failed: %s", interface, exc)
             return
@@ -209,7 +223,8 @@ class Driver:
 
     def _send_advertisement(self, action: SendAdvertisement) -> list[Action]:
         key = action.key
-        ok = self._transmit(key, action.frame, "advertisement")
+        # Sent when one family's frame left (each failure is logged).
+        ok = sum(self._transmit(key, frame, "advertisement") for frame in action.frames) > 0
         if ok:
             log.debug("%s: advertisement sent (advskew %d)", key, action.advert.advskew)
         return self.node.send_result(key, ok=ok, now=self.now())
@@ -236,7 +251,7 @@ class Driver:
             self._unicast_failing[key] = detail
         return self.node.send_result(key, ok=sent > 0, now=self.now(), detail=detail)
 
-    def _send_arp(self, action: SendGratuitousArp) -> list[Action]:
+    def _send_arp(self, action: SendAnnouncement) -> list[Action]:
         for frame in action.frames:
             self._transmit(action.key, frame, "ARP")
         return []

@@ -15,13 +15,20 @@ from typing import Any, Protocol
 from pycarp.config.settings import DaemonSettings, SettingsLoader
 from pycarp.core.actions import HostKey, StateChanged
 from pycarp.core.config import VirtualHostConfig
+from pycarp.core.errors import CarpError
 from pycarp.core.node import Node
 from pycarp.core.status import document, group_status
 from pycarp.platform.base import AddressManager, InterfaceError, Platform
 from pycarp.runtime.driver import Driver
 from pycarp.runtime.events import EventBus
 from pycarp.runtime.plumbing import AddressQueue
-from pycarp.runtime.ports import PLUMBING_WAIT, first_per_interface, log_host, open_port
+from pycarp.runtime.ports import (
+    PLUMBING_WAIT,
+    by_interface,
+    log_host,
+    missing_receivers,
+    open_port,
+)
 
 log = logging.getLogger("pycarp")
 
@@ -89,13 +96,15 @@ class Commands:
         added = [k for k in new if k not in old]
         changed = [k for k in new if k in old and new[k] != old[k]]
         unchanged = [k for k in new if k in old and new[k] == old[k]]
-        for config in first_per_interface(new[k] for k in added + changed):
-            if config.interface not in driver.ports:  # open before changing anything
-                try:
-                    port = open_port(daemon.platform, config)
-                except (InterfaceError, OSError) as exc:
-                    raise ValueError(f"{config.interface}: {exc}") from exc
-                driver.add_port(config.interface, port)
+        for name, on_it in by_interface(new[k] for k in added + changed).items():
+            try:  # open before changing anything
+                if name not in driver.ports:
+                    driver.add_port(name, open_port(daemon.platform, on_it))
+                else:
+                    more = missing_receivers(daemon.platform, driver.ports[name], on_it)
+                    driver.add_receivers(name, more)
+            except (CarpError, InterfaceError, OSError) as exc:
+                raise ValueError(f"{name}: {exc}") from exc
         if driver.unicast is None and any(new[k].unicast for k in added + changed):
             try:
                 driver.unicast = daemon.platform.open_unicast_sender()
@@ -124,9 +133,7 @@ class Commands:
             driver.step(node.add(new[key], counter=counter, now=now, link=link))
             log_host(new[key])
         for name in set(driver.ports) - {k.interface for k in node.hosts}:
-            port = driver.remove_port(name)
-            port.receiver.close()
-            port.sender.close()
+            driver.remove_port(name).close()
         daemon.settings = settings
         summary = {
             "added": [str(k) for k in added],

@@ -17,10 +17,10 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
 from typing import Literal
 
 from pycarp.core.actions import Network
+from pycarp.core.packet import Address
 from pycarp.platform.base import AddressError, AddressManager
 
 log = logging.getLogger("pycarp")
@@ -58,7 +58,7 @@ class AddressQueue:
     async def remove(self, interface: str, networks: Networks) -> None:
         await self._submit("remove", interface, networks)
 
-    async def present(self, interface: str) -> set[IPv4Address]:
+    async def present(self, interface: str) -> set[Address]:
         async with self._lock:
             return await self.manager.present(interface)
 

@@ -7,36 +7,97 @@ from collections.abc import Iterable
 
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import CarpError
-from pycarp.platform.base import Platform
+from pycarp.platform.base import CarpReceiver, InterfaceError, InterfaceInfo, Platform
 from pycarp.runtime.driver import Port
 
 log = logging.getLogger("pycarp")
 PLUMBING_WAIT = 30.0  # for address changes under way (the queue bounds its retries)
 
 
-def first_per_interface(configs: Iterable[VirtualHostConfig]) -> list[VirtualHostConfig]:
-    seen: dict[str, VirtualHostConfig] = {}
+def by_interface(configs: Iterable[VirtualHostConfig]) -> dict[str, list[VirtualHostConfig]]:
+    out: dict[str, list[VirtualHostConfig]] = {}
     for config in configs:
-        seen.setdefault(config.interface, config)
-    return list(seen.values())
+        out.setdefault(config.interface, []).append(config)
+    return out
 
 
-def open_port(platform: Platform, config: VirtualHostConfig) -> Port:
-    info = platform.interface_info(config.interface)
+def open_ports(platform: Platform, configs: Iterable[VirtualHostConfig]) -> dict[str, Port]:
+    """A port for each interface of `configs`; none stays open if one cannot be opened."""
+    ports: dict[str, Port] = {}
     try:
-        receiver = platform.open_receiver(info, config.group, config.srcip)
-    except PermissionError as exc:
-        raise needs_privileges(f"the CARP receive socket on {info.name}", exc) from exc
+        for interface, on_it in by_interface(configs).items():
+            ports[interface] = open_port(platform, on_it)
+    except BaseException:
+        for port in ports.values():
+            port.close()
+        raise
+    return ports
+
+
+def open_port(platform: Platform, configs: list[VirtualHostConfig]) -> Port:
+    """The sockets of one interface for the hosts `configs` on it: a receiver per family."""
+    info = platform.interface_info(configs[0].interface)
     try:
         sender = platform.open_sender(info)
-    except OSError as exc:
-        receiver.close()
-        if isinstance(exc, PermissionError):
-            raise needs_privileges(f"the packet socket on {info.name}", exc) from exc
+    except PermissionError as exc:
+        raise needs_privileges(f"the packet socket on {info.name}", exc) from exc
+    port = Port(info, {}, sender)
+    try:
+        port.receivers.update(missing_receivers(platform, port, configs))
+    except BaseException:
+        port.close()
         raise
     state = "running" if info.running else "no carrier"
-    log.info("%s: index %d, MAC %s, %s", info.name, info.index, info.mac.hex(":"), state)
-    return Port(info, receiver, sender)
+    ipv6 = f", IPv6 from {info.link_local}" if info.link_local else ""
+    log.info("%s: index %d, MAC %s, %s%s", info.name, info.index, info.mac.hex(":"), state, ipv6)
+    return port
+
+
+def missing_receivers(
+    platform: Platform, port: Port, configs: Iterable[VirtualHostConfig]
+) -> dict[int, CarpReceiver]:
+    """The receivers `port` lacks for `configs` (on its interface): IPv4's, IPv6's, or none.
+
+    CarpError for IPv6 addresses on an interface without IPv6.
+    """
+    info = port.info
+    wanted: dict[int, VirtualHostConfig] = {}
+    for config in configs:
+        for version in config.versions:
+            wanted.setdefault(version, config)
+    opened: dict[int, CarpReceiver] = {}
+    try:
+        for version, config in sorted(wanted.items()):
+            if version in port.receivers:
+                continue
+            what = f"the IPv{version} CARP receive socket on {info.name}"
+            try:
+                if version == 4:
+                    assert config.srcip is not None  # the config requires it with IPv4
+                    opened[4] = platform.open_receiver(info, config.group, config.srcip)
+                else:
+                    opened[6] = open_receiver6(platform, info, config)
+            except PermissionError as exc:
+                raise needs_privileges(what, exc) from exc
+    except BaseException:
+        for receiver in opened.values():
+            receiver.close()
+        raise
+    return opened
+
+
+def open_receiver6(
+    platform: Platform, info: InterfaceInfo, config: VirtualHostConfig
+) -> CarpReceiver:
+    if info.link_local is None:
+        raise CarpError(
+            f"{info.name} has no IPv6 link-local address (IPv6 is off on it): "
+            f"vhid {config.vhid} cannot advertise its IPv6 addresses there"
+        )
+    try:
+        return platform.open_receiver6(info)
+    except InterfaceError as exc:
+        raise CarpError(str(exc)) from exc
 
 
 def needs_privileges(what: str, exc: OSError) -> CarpError:

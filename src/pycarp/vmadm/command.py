@@ -93,6 +93,7 @@ def _config_vips(path: str, problems: list[Problem]) -> list[Vip]:
         )
         for index, vhost in enumerate(settings.vhosts)
         for address in vhost.addresses
+        if isinstance(address, IPv4Address)  # the manifest rules are about IPv4 NICs
     ]
 
 

@@ -1,7 +1,9 @@
 """The illumos adapters: ifconfig facts, raw IPv4 sockets, PF_ROUTE link events, ifconfig addresses.
 
 Nothing here needs illumos to import: every OS interaction goes through an
-injectable runner or socket factory, so the logic is tested on any OS.
+injectable runner or socket factory, so the logic is tested on any OS. IPv6
+CARP is not supported here yet: interface_info leaves link_local None, no
+IPv6 receiver opens, and the unicast sender has no IPv6 socket.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import socket
 from ipaddress import IPv4Address
 
-from pycarp.platform.base import InterfaceInfo
+from pycarp.platform.base import CarpReceiver, InterfaceError, InterfaceInfo
 from pycarp.platform.illumos.iface import SyncRunner, interface_info, parse_status, run_sync
 from pycarp.platform.illumos.ifconfig import (
     IfconfigAddressManager,
@@ -71,6 +73,11 @@ class IllumosPlatform:
     ) -> RawCarpReceiver:
         return RawCarpReceiver(info, group, srcip, factory=self._factory)
 
+    def open_receiver6(self, info: InterfaceInfo) -> CarpReceiver:
+        raise InterfaceError(
+            "IPv6 CARP is not supported on illumos yet; use IPv4 virtual addresses"
+        )
+
     def open_sender(self, info: InterfaceInfo) -> IpFrameSender:
         return IpFrameSender(info, factory=self._factory)
 
@@ -78,7 +85,7 @@ class IllumosPlatform:
         def make() -> RawIpSocket:
             return self._factory(socket.AF_INET, socket.SOCK_RAW, IPPROTO_RAW)
 
-        return RoutedSender(make, [(IPPROTO_IP, IP_HDRINCL, 1)])
+        return RoutedSender(make, [(IPPROTO_IP, IP_HDRINCL, 1)], factory6=None)
 
     def open_link_monitor(self) -> RouteLinkMonitor:
         return RouteLinkMonitor(factory=self._factory)

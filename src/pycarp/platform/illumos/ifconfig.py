@@ -24,7 +24,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from pycarp.core.actions import Network
 from pycarp.platform.base import AddressError
@@ -200,7 +200,7 @@ class IfconfigAddressManager:
                         await self._run(unit.name, "down")
                         await self._run(unit.name, "unplumb")
 
-    async def present(self, interface: str) -> set[IPv4Address]:
+    async def present(self, interface: str) -> set[IPv4Address | IPv6Address]:
         """Addresses of the interface's IPv4 units that are UP (a down unit does not serve)."""
         _check(interface, ())
         units = await self._units(interface)

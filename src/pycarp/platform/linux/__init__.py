@@ -10,6 +10,7 @@ from pycarp.platform.linux.iface import interface_info
 from pycarp.platform.linux.linkmon import NetlinkLinkMonitor
 from pycarp.platform.linux.privileges import drop_capabilities
 from pycarp.platform.linux.rawsock import PacketFrameSender, RawCarpReceiver
+from pycarp.platform.linux.rawsock6 import Raw6CarpReceiver
 from pycarp.platform.routed import RoutedSender
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "NetlinkAddressManager",
     "NetlinkLinkMonitor",
     "PacketFrameSender",
+    "Raw6CarpReceiver",
     "RawCarpReceiver",
     "RoutedSender",
     "interface_info",
@@ -33,6 +35,9 @@ class LinuxPlatform:
         self, info: InterfaceInfo, group: IPv4Address, srcip: IPv4Address
     ) -> RawCarpReceiver:
         return RawCarpReceiver(info, group, srcip)
+
+    def open_receiver6(self, info: InterfaceInfo) -> Raw6CarpReceiver:
+        return Raw6CarpReceiver(info)
 
     def open_sender(self, info: InterfaceInfo) -> PacketFrameSender:
         return PacketFrameSender(info)
