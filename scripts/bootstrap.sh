@@ -3,12 +3,14 @@
 # Debian's iproute2, nftables (the lab's SmartOS NIC filters), ucarp (the reference
 # peer), ping, xmllint and systemd-analyze (to check generated service files),
 # tcpdump (tests that watch the wire), faketime (wall-clock steps under a daemon),
-# openssl (a self-signed certificate for the https check tests),
+# openssl (a self-signed certificate for the https check tests), tshark (decodes
+# what pycarp sends, as a third party would),
 # then a virtualenv in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(iproute2 iputils-ping ucarp procps nftables libxml2-utils systemd tcpdump faketime openssl)
+packages=(iproute2 iputils-ping ucarp procps nftables libxml2-utils systemd tcpdump faketime openssl
+          tshark)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -100,7 +100,12 @@ CASES = [
     ),
     # addresses
     options("srcip-ipv6", "-s", "2001:db8::1", expect=("--srcip", "'2001:db8::1'", "IPv4")),
-    options("addr-ipv6", "-a", "2001:db8::2", expect=("--addr", "'2001:db8::2'", "IPv4")),
+    options(
+        "addr-ipv6",
+        "-a",
+        "2001:db8::2",
+        expect=("--addr", "'2001:db8::2'", "IPv4", "IPv6 virtual addresses are for TOML files"),
+    ),
     options("addr-junk", "-a", "10.0.0", expect=("--addr", "'10.0.0'")),
     options("addr-is-srcip", "-a", "10.0.0.1", expect=("--srcip", "10.0.0.1", "virtual address")),
     options("addr-multicast", "-a", "224.0.0.5", expect=("--addr", "224.0.0.5", "multicast")),

@@ -298,3 +298,15 @@ def test_a_mixed_master_leaves_equal_ties_to_the_ipv4_advertisements() -> None:
     )
     actions = node.receive(four, interface="eth0", now=10.6)
     assert [a.new for a in of_type(actions, StateChanged)] == [State.BACKUP]
+
+
+def test_a_demoted_mixed_master_says_so_in_both_families() -> None:
+    host = VirtualHost(mixed(track=("web",)), counter=0)
+    host.start(now=0.0, link=LINK6)
+    host.on_timer(now=10.0)
+    assert host.state is State.MASTER
+    (send,) = of_type(host.set_demotion(1, now=10.5), SendAdvertisement)
+    four, six = send.frames
+    for message in (four.payload[20:], six.payload[40:]):
+        advert = packet.decode(message)
+        assert (advert.demote, advert.advskew) == (1, 100)  # the demote byte and the penalty

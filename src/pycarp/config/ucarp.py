@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from ipaddress import IPv4Address
 from typing import Any
 
 from pycarp.config import machine
@@ -283,7 +284,7 @@ def _vhost_fields(chosen: Mapping[str, Given], *, check_machine: bool) -> dict[s
         "interface": chosen["interface"].value,
         "srcip": parse_ipv4(chosen["srcip"].value, "srcip"),
         "vhid": parse_c_number(chosen["vhid"].value, "vhid"),
-        "addresses": (parse_ipv4(chosen["addr"].value, "addresses"),),
+        "addresses": (_virtual_address(chosen["addr"].value),),
         "password": _password(chosen[PASSWORD], check_machine=check_machine),
     }
     for key in ("advbase", "advskew", "deadratio"):
@@ -301,6 +302,17 @@ def _vhost_fields(chosen: Mapping[str, Given], *, check_machine: bool) -> dict[s
             raise ConfigError(key, "the path is empty")
     fields |= {FIELDS[key]: True for key in _FLAGS if key in chosen}
     return fields
+
+
+def _virtual_address(text: str) -> IPv4Address:
+    """--addr: one IPv4 address, as ucarp; an IPv6 one is told where it works."""
+    try:
+        return parse_ipv4(text, "addresses")
+    except ConfigError as exc:
+        if ":" in text:
+            reason = f"{exc.reason} (IPv6 virtual addresses are for TOML files: docs/config.md)"
+            raise ConfigError("addresses", reason) from None
+        raise
 
 
 def _password(given: Given, *, check_machine: bool) -> bytes:

@@ -318,7 +318,7 @@ class VirtualHost(HostState):
                 demote=mine.demote,
             )
             adverts.append(advert)
-        self.adverts_sent += 1
+        self.adverts_sent += len(adverts)
         actions: list[Action] = [self._sends.advertisement(adverts)]
         if self._delayed_arp > 0:
             self._delayed_arp -= 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import CarpError
@@ -43,7 +44,7 @@ def open_port(platform: Platform, configs: list[VirtualHostConfig]) -> Port:
         raise needs_privileges(f"the packet socket on {info.name}", exc) from exc
     port = Port(info, {}, sender)
     try:
-        port.receivers.update(missing_receivers(platform, port, configs))
+        port.receivers.update(_open_receivers(platform, info, _versions(configs)))
     except BaseException:
         port.close()
         raise
@@ -58,18 +59,36 @@ def missing_receivers(
 ) -> dict[int, CarpReceiver]:
     """The receivers `port` lacks for `configs` (on its interface): IPv4's, IPv6's, or none.
 
+    When IPv6's is lacking, the interface's link-local address is looked up
+    again first (and kept in ``port.info``, where new hosts get it): IPv6 may
+    have been turned on or off on it since the port was opened.
     CarpError for IPv6 addresses on an interface without IPv6.
     """
-    info = port.info
+    wanted = {v: c for v, c in _versions(configs).items() if v not in port.receivers}
+    if 6 in wanted:
+        link_local = platform.interface_info(port.info.name).link_local
+        if link_local != port.info.link_local:
+            log.info("%s: IPv6 link-local address now %s", port.info.name, link_local or "none")
+            port.info = replace(port.info, link_local=link_local)
+    return _open_receivers(platform, port.info, wanted)
+
+
+def _versions(configs: Iterable[VirtualHostConfig]) -> dict[int, VirtualHostConfig]:
+    """Each IP version the hosts `configs` advertise in, with the first host that does."""
     wanted: dict[int, VirtualHostConfig] = {}
     for config in configs:
         for version in config.versions:
             wanted.setdefault(version, config)
+    return wanted
+
+
+def _open_receivers(
+    platform: Platform, info: InterfaceInfo, wanted: dict[int, VirtualHostConfig]
+) -> dict[int, CarpReceiver]:
+    """A receiver for each version of `wanted`; none stays open if one cannot be opened."""
     opened: dict[int, CarpReceiver] = {}
     try:
         for version, config in sorted(wanted.items()):
-            if version in port.receivers:
-                continue
             what = f"the IPv{version} CARP receive socket on {info.name}"
             try:
                 if version == 4:
