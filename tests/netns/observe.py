@@ -82,6 +82,46 @@ def vip_entries(host: Host, vips: Sequence[str]) -> set[str]:
     return {v for v in vips if v in present}
 
 
+def ip_entries(host: Host) -> list[dict[str, Any]]:
+    """The address entries of `ip -j addr` for the host's eth0."""
+    out = host.run("ip", "-j", "addr", "show", "dev", host.ifname).stdout
+    return [a for link in json.loads(out) for a in link.get("addr_info", []) if "local" in a]
+
+
+def global_addresses(host: Host, family: str | None = None) -> set[str]:
+    """The global addresses on the host's eth0 as "addr/len"; family "inet" or "inet6" only."""
+    return {
+        f"{a['local']}/{a['prefixlen']}"
+        for a in ip_entries(host)
+        if a.get("scope") == "global" and family in (None, a.get("family"))
+    }
+
+
+def link_local(host: Host) -> str | None:
+    """The host's IPv6 link-local address as `ip` shows it; None without IPv6."""
+    found = [str(a["local"]) for a in ip_entries(host) if a.get("scope") == "link"]
+    return found[0] if found else None
+
+
+def tentative(host: Host) -> bool:
+    """An IPv6 address of the host's is still in duplicate address detection."""
+    return any(a.get("tentative") for a in ip_entries(host))
+
+
+def all_plumbed(host: Host, monitor: AddressMonitor, vips: Sequence[str], timeout: float) -> float:
+    """Wait until every vip ("addr/len") is on the host; when the kernel added the last one."""
+
+    def missing() -> set[str]:
+        return set(vips) - global_addresses(host)
+
+    assert wait_until(lambda: not missing(), timeout), f"{len(missing())} of {len(vips)} missing"
+    # ip monitor writes its lines a moment later.
+    reported = wait_until(lambda: monitor.last_first("add", vips) is not None, 5.0)
+    last = monitor.last_first("add", vips)
+    assert reported and last is not None, "ip monitor did not report every address"
+    return last
+
+
 # --- the client's view -----------------------------------------------------------------
 
 
@@ -210,12 +250,12 @@ def probing(client: Host, target: str, logfile: Path, count: int = 1500) -> Iter
 
 # `ip -ts -o monitor address`:
 # "[2026-01-01T12:00:00.123456] [Deleted ]2: eth0    inet a.b.c.d/len ..."
-_ADDR_EVENT = re.compile(r"^\[([0-9T:.-]+)\] (Deleted )?\d+: \S+\s+inet (\S+) ")
+_ADDR_EVENT = re.compile(r"^\[([0-9T:.-]+)\] (Deleted )?\d+: \S+\s+inet6? (\S+) ")
 
 
 @dataclass
 class AddressMonitor:
-    """`ip monitor address` in a lab host: when each IPv4 address came and went."""
+    """`ip monitor address` in a lab host: when each address (IPv4, IPv6) came and went."""
 
     host: Host
     logfile: Path
@@ -234,7 +274,7 @@ class AddressMonitor:
         stop_capture(self.proc, signal.SIGTERM)
 
     def events(self) -> list[tuple[float, str, str]]:
-        """(wall-clock time, "add" or "del", "a.b.c.d/len") in order."""
+        """(wall-clock time, "add" or "del", "address/len") in order."""
         out = []
         for match in map(_ADDR_EVENT.match, text_of(self.logfile).splitlines()):
             if match:

@@ -10,7 +10,6 @@ cached the old master's MAC follows at once.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import time
@@ -21,7 +20,7 @@ import pytest
 from pycarp.lab import Host, Lab
 from pycarp.lab.wait import wait_until
 from tests.netns.daemons import Daemons, TomlDaemon, VHost
-from tests.netns.observe import Tcpdump, holds, pycarp_cli
+from tests.netns.observe import Tcpdump, global_addresses, holds, link_local, pycarp_cli, tentative
 
 pytestmark = pytest.mark.netns
 
@@ -36,22 +35,6 @@ VIP6 = "2001:db8::100"
 VIP6_NET = f"{VIP6}/64"
 VIP4_NET = "198.51.100.100/24"
 CLIENT6 = "2001:db8::c/64"
-
-
-def ipv6_addresses(host: Host) -> set[str]:
-    """The global IPv6 addresses on the host's eth0 as "addr/len"."""
-    out = host.run("ip", "-j", "-6", "addr", "show", "dev", host.ifname).stdout
-    return {
-        f"{a['local']}/{a['prefixlen']}"
-        for link in json.loads(out)
-        for a in link.get("addr_info", [])
-        if a.get("scope") == "global"
-    }
-
-
-def tentative(host: Host) -> bool:
-    out = host.run("ip", "-6", "addr", "show", "dev", host.ifname).stdout
-    return "tentative" in out
 
 
 def segment(lab: Lab, **last: int) -> dict[str, Host]:
@@ -76,18 +59,6 @@ def state(daemon: TomlDaemon) -> str:
     return str(daemon.status()[VHID]["state"])
 
 
-def link_local(host: Host) -> str:
-    """The host's link-local address, as `ip` shows it."""
-    out = host.run("ip", "-j", "-6", "addr", "show", "dev", host.ifname).stdout
-    (found,) = [
-        str(a["local"])
-        for link in json.loads(out)
-        for a in link.get("addr_info", [])
-        if a.get("scope") == "link" and "local" in a
-    ]
-    return found
-
-
 def ipv6_only(advskew: int = 0, preempt: bool = False) -> VHost:
     return VHost(VHID, (VIP6_NET,), advskew=advskew, preempt=preempt)
 
@@ -107,9 +78,9 @@ def test_an_ipv6_vip_fails_over_and_the_client_follows(
     b = daemons.toml(b_host, [ipv6_only(advskew=100)]).start()
     b.wait_host(VHID, lambda h: h["state"] == "BACKUP" and h["master"] == link_local(a_host), HEARD)
     dump = daemons.describe
-    assert wait_until(lambda: VIP6_NET in ipv6_addresses(a_host), PLUMBED), dump()
+    assert wait_until(lambda: VIP6_NET in global_addresses(a_host, "inet6"), PLUMBED), dump()
     assert not tentative(a_host), "the VIP was added without nodad"
-    assert VIP6_NET not in ipv6_addresses(b_host)
+    assert VIP6_NET not in global_addresses(b_host, "inet6")
 
     # The BACKUP never answers a neighbour solicitation for the VIP.
     from_b = capture(
@@ -138,7 +109,7 @@ def test_an_ipv6_vip_fails_over_and_the_client_follows(
     died = time.monotonic()
     took = b.wait_state(VHID, "MASTER", TAKEOVER)
     assert time.monotonic() - died <= TAKEOVER, took
-    assert wait_until(lambda: VIP6_NET in ipv6_addresses(b_host), PLUMBED), dump()
+    assert wait_until(lambda: VIP6_NET in global_addresses(b_host, "inet6"), PLUMBED), dump()
     # The unsolicited neighbour advertisement moves the client's cache without asking.
     assert wait_until(lambda: neighbour6(client, VIP6) == b_host.mac().lower(), FOLLOWS), dump()
     assert client.ping(VIP6, count=1), dump()
@@ -174,7 +145,8 @@ def test_a_mixed_vhid_fails_over_as_one(lab: Lab, daemons: Daemons) -> None:
     heard = b.status()[VHID]["adverts_received"] - before
     assert heard >= 2 * 3, (heard, b.status()[VHID], dump())  # one in each family every second
     assert wait_until(
-        lambda: VIP6_NET in ipv6_addresses(a_host) and VIP4_NET in a_host.addresses(), PLUMBED
+        lambda: VIP6_NET in global_addresses(a_host, "inet6") and VIP4_NET in a_host.addresses(),
+        PLUMBED,
     ), dump()
     assert client.ping("198.51.100.100") and client.ping(VIP6), dump()
 
@@ -182,9 +154,10 @@ def test_a_mixed_vhid_fails_over_as_one(lab: Lab, daemons: Daemons) -> None:
     took = b.wait_state(VHID, "MASTER", TAKEOVER)
     assert took["reason"] != "", took
     assert wait_until(
-        lambda: VIP6_NET in ipv6_addresses(b_host) and VIP4_NET in b_host.addresses(), PLUMBED
+        lambda: VIP6_NET in global_addresses(b_host, "inet6") and VIP4_NET in b_host.addresses(),
+        PLUMBED,
     ), dump()
-    assert VIP6_NET not in ipv6_addresses(a_host) and VIP4_NET not in a_host.addresses()
+    assert not {VIP4_NET, VIP6_NET} & global_addresses(a_host)
     assert wait_until(lambda: neighbour6(client, VIP6) == b_host.mac().lower(), FOLLOWS), dump()
     assert client.ping("198.51.100.100") and client.ping(VIP6), dump()
 
@@ -217,7 +190,7 @@ def test_a_unicast_ipv6_pair_with_link_local_peers(
     a_host.link_down()
     took = b.wait_state(VHID, "MASTER", TAKEOVER)
     assert took["reason"] == "no advertisement within the master-down interval", took
-    assert wait_until(lambda: VIP6_NET in ipv6_addresses(b_host), PLUMBED), dump()
+    assert wait_until(lambda: VIP6_NET in global_addresses(b_host, "inet6"), PLUMBED), dump()
 
 
 def test_tshark_decodes_the_ipv6_advertisements_as_carp(

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pycarp.lab import Host, Lab
-from pycarp.lab.wait import wait_until
+from pycarp.lab import Lab
 from tests.netns.daemons import Daemons, TomlDaemon, VHost, all_vips
-from tests.netns.observe import AddressMonitor
+from tests.netns.observe import AddressMonitor, all_plumbed
 
 pytestmark = pytest.mark.netns
 
@@ -41,18 +40,6 @@ def transition_time(daemon: TomlDaemon, state: str, timeout: float) -> tuple[flo
     starts = [now - h["for"] for h in hosts.values()]
     assert not any(h["fault"] for h in hosts.values()), daemon.describe()
     return min(starts), max(starts)
-
-
-def all_plumbed(host: Host, monitor: AddressMonitor, vips: list[str], timeout: float) -> float:
-    """Wait until every vip is on the host; the time the kernel added the last one."""
-    assert wait_until(lambda: set(vips) <= set(host.addresses()), timeout), (
-        f"{len(set(vips) - set(host.addresses()))} of {len(vips)} addresses missing"
-    )
-    # ip monitor writes its lines a moment later.
-    reported = wait_until(lambda: monitor.last_first("add", vips) is not None, 5.0)
-    last = monitor.last_first("add", vips)
-    assert reported and last is not None, "ip monitor did not report every address"
-    return last
 
 
 def test_255_virtual_hosts_are_plumbed_within_2s_as_master_and_after_a_takeover(

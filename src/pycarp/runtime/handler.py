@@ -103,7 +103,9 @@ class Commands:
                 else:
                     more = missing_receivers(daemon.platform, driver.ports[name], on_it)
                     driver.add_receivers(name, more)
-            except (CarpError, InterfaceError, OSError) as exc:
+            except (CarpError, InterfaceError) as exc:  # these name the interface
+                raise ValueError(str(exc)) from exc
+            except OSError as exc:
                 raise ValueError(f"{name}: {exc}") from exc
         if driver.unicast is None and any(new[k].unicast for k in added + changed):
             try:
