@@ -9,6 +9,7 @@ elsewhere, e.g. for a smoke run).
 
     .venv/bin/python bench/handover.py --trials 3
     .venv/bin/python bench/handover.py --trials 1 --backups pycarp --out /tmp/handover
+    .venv/bin/python bench/handover.py --subsecond 26 --trials 10 --backups pycarp --modes kill
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ PROBE_MAX = 2000  # 20 s of probes at most
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _daemon(host: Host, impl: str, workdir: Path, advskew: int) -> subprocess.Popen[bytes]:
+def _daemon(
+    host: Host, impl: str, workdir: Path, advskew: int, advbase: int = 1
+) -> subprocess.Popen[bytes]:
     options = daemonrig.carp_options(host, vhid=VHID, vip=VIP, password=PASSWORD, advskew=advskew)
-    options.append("--shutdown")
+    options += ["--shutdown", f"--advbase={advbase}"]
     if impl == "ucarp":
         scripts = workdir / host.role
         scripts.mkdir()
@@ -58,15 +61,19 @@ def _has_vip(host: Host) -> bool:
     return any(a.startswith(VIP + "/") for a in host.addresses())
 
 
-def trial(lab: Lab, backup_impl: str, mode: str, workdir: Path) -> dict[str, Any]:
+def trial(
+    lab: Lab, backup_impl: str, mode: str, workdir: Path, subsecond: int = 0
+) -> dict[str, Any]:
+    """One stop of the master; `subsecond` N: advbase 0, the master at advskew N, the backup N+1."""
     a, b, client = lab.hosts["a"], lab.hosts["b"], lab.hosts["client"]
-    master = _daemon(a, "pycarp", workdir, advskew=0)
+    advbase, skews = (0, (subsecond, subsecond + 1)) if subsecond else (1, (0, 100))
+    master = _daemon(a, "pycarp", workdir, advskew=skews[0], advbase=advbase)
     backup = None
     probe = PingProbe(client, VIP, workdir / "ping.out", PROBE_INTERVAL, PROBE_MAX)
     try:
         if not wait_until(lambda: _has_vip(a), 10):
             raise RuntimeError("the pycarp master did not come up")
-        backup = _daemon(b, backup_impl, workdir, advskew=100)
+        backup = _daemon(b, backup_impl, workdir, advskew=skews[1], advbase=advbase)
         time.sleep(2.5)  # the backup hears the master and settles
         probe.start()
         time.sleep(1.0)
@@ -84,6 +91,8 @@ def trial(lab: Lab, backup_impl: str, mode: str, workdir: Path) -> dict[str, Any
         return {
             "backup": backup_impl,
             "mode": mode,
+            "advbase": advbase,
+            "advskew": skews[0],
             "outage_ms": round(longest_silence_ms(after), 1),
             "sent": sent,
             "replies": len(stamps),
@@ -138,6 +147,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--backups", default="pycarp,ucarp")
     parser.add_argument("--modes", default="graceful,kill")
     parser.add_argument(
+        "--subsecond",
+        type=int,
+        default=0,
+        metavar="N",
+        help="advbase 0: the master at advskew N, the backup at N+1 (26: ~100 ms adverts)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=RESULTS, help=f"directory of handover.json and .png ({RESULTS})"
     )
     return parser.parse_args(argv)
@@ -159,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for n in range(args.trials):
                     workdir = Path(tmp) / f"{backup}-{mode}-{n}"
                     workdir.mkdir()
-                    result = trial(lab, backup, mode, workdir)
+                    result = trial(lab, backup, mode, workdir, args.subsecond)
                     print(json.dumps(result), flush=True)
                     results.append(result)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -185,6 +185,7 @@ async def test_status_json_is_a_list_of_daemons(
             "interfaces": {"eth0": {"dropped": {"ttl": 3}}},
             "checks": [CHECK],
             "groups": [WEB],
+            "scheduling": None,  # the fake daemon says nothing of it
         }
     ]
     assert out.startswith("[\n  {\n")  # indented for people

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grp
 import os
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 from pycarp.config import machine
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.errors import ConfigError
+from pycarp.platform.base import InterfaceInfo
 from tests.config.config_helpers import REAL_INTERFACE_EXISTS, executable
 
 
@@ -81,3 +82,37 @@ def test_check_vhost_finds_every_problem(tmp_path: Path) -> None:
         ("upscript", f"{tmp_path}/up.sh does not exist"),
     ]
     assert checked.downscript == str(tmp_path / "down.sh")
+
+
+class _Platform:
+    def __init__(self, supports_ipv6: bool, link_local: IPv6Address | None) -> None:
+        self.supports_ipv6 = supports_ipv6
+        self.link_local = link_local
+
+    def interface_info(self, name: str) -> InterfaceInfo:
+        return InterfaceInfo(name, 2, bytes(6), True, self.link_local)
+
+
+@pytest.mark.parametrize(
+    ("supports", "link_local", "problem"),
+    [
+        (True, IPv6Address("fe80::1"), None),
+        (True, None, "lo has no IPv6 link-local address (is IPv6 disabled on it?)"),
+        (False, IPv6Address("fe80::1"), "not supported on this platform yet"),
+    ],
+)
+def test_ipv6_addresses_need_ipv6_on_the_interface_and_the_platform(
+    monkeypatch: pytest.MonkeyPatch, supports: bool, link_local: IPv6Address | None,
+    problem: str | None,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(machine, "select_platform", lambda: _Platform(supports, link_local))
+    monkeypatch.setattr(machine, "interface_exists", lambda name: name == "lo")
+    vhost = VirtualHostConfig("lo", None, 1, (IPv6Address("2001:db8::1"),))
+    _, problems = machine.check_vhost(vhost)
+    if problem is None:
+        assert problems == []
+    else:
+        ((field, reason),) = [(p.field, p.reason) for p in problems]
+        assert field == "addresses" and problem in reason
+    four = VirtualHostConfig("lo", IPv4Address("198.51.100.1"), 1, (IPv4Address("198.51.100.2"),))
+    assert machine.check_vhost(four)[1] == []  # IPv4 needs none of it

@@ -56,6 +56,7 @@ def test_defaults_are_ucarps() -> None:
         "checks": (),
         "groups": (),
         "metrics": None,
+        "realtime": "auto",  # realtime only with sub-second advertisements (advbase 0)
     }
 
 

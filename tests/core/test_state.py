@@ -203,7 +203,8 @@ def test_advertisement_frame_says_where_and_from_which_link_address(
 def test_master_down_takeover(advbase: int, advskew: int, deadratio: int) -> None:
     vh = host(advbase=advbase, advskew=advskew, deadratio=deadratio, counter=41)
     vh.start(now=100.0, link=LINK)
-    down = deadratio * advbase + (advskew * 1_000_000 // 256) / 1e6
+    skew = (advskew * 1_000_000 // 256) / 1e6
+    down = deadratio * advbase + skew if advbase else deadratio * skew  # sub-second: intervals
     deadline = vh.next_deadline()
     assert deadline == pytest.approx(100.0 + down)
     assert deadline is not None

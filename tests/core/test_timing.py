@@ -30,6 +30,10 @@ def test_advert_interval(advbase: int, advskew: int, expected: tuple[int, int]) 
     assert interval.total == pytest.approx(expected[0] + expected[1] / 1e6)
 
 
+def test_master_down_rule_says_which_formula() -> None:
+    assert (timing.master_down_rule(0), timing.master_down_rule(1)) == ("intervals", "ucarp")
+
+
 @pytest.mark.parametrize(
     ("advbase", "advskew", "deadratio", "expected"),
     [
@@ -38,7 +42,9 @@ def test_advert_interval(advbase: int, advskew: int, expected: tuple[int, int]) 
         (2, 255, 3, (6, 996093)),
         (1, 0, 1, (1, 0)),
         (5, 10, 10, (50, 39062)),
-        (0, 128, 3, (0, 500000)),
+        (0, 128, 3, (1, 500000)),  # sub-second: deadratio of its intervals, not one
+        (0, 26, 3, (0, 304686)),  # ~100 ms adverts: about 300 ms
+        (0, 255, 3, (2, 988279)),
     ],
 )
 def test_master_down_interval(

@@ -16,7 +16,8 @@ NET = (1 << 12) | (1 << 13)  # CAP_NET_ADMIN | CAP_NET_RAW
 PROBE = """
 import json, sys
 from pycarp.platform.linux import LinuxPlatform
-said = LinuxPlatform().drop_privileges(keep_bounding=sys.argv[1] == "keep")
+locked = len(sys.argv) > 2 and sys.argv[2] == "locked"
+said = LinuxPlatform().drop_privileges(keep_bounding=sys.argv[1] == "keep", locked_memory=locked)
 status = dict(line.split(":\\t", 1) for line in open("/proc/self/status") if ":\\t" in line)
 caps = {k: int(v, 16) for k, v in status.items() if k.startswith("Cap")}
 print(json.dumps({"said": said, **caps}))
@@ -27,9 +28,9 @@ linux_root = pytest.mark.skipif(
 )
 
 
-def _drop(bounding: str) -> dict[str, object]:
+def _drop(bounding: str, locked: str = "") -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, bounding], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE, bounding, locked], capture_output=True, text=True, check=True
     )
     result: dict[str, object] = json.loads(done.stdout)
     return result
@@ -43,6 +44,15 @@ def test_only_net_raw_and_net_admin_stay() -> None:
     said = str(caps["said"])
     assert said.startswith("capabilities: kept CAP_NET_ADMIN, CAP_NET_RAW"), said
     assert "bounding set cut to CAP_NET_ADMIN, CAP_NET_RAW" in said, said
+
+
+@linux_root
+def test_locked_memory_keeps_cap_ipc_lock_too() -> None:
+    """Realtime: memory locked past RLIMIT_MEMLOCK needs it for as long as it lasts."""
+    caps = _drop("drop", "locked")
+    kept = NET | 1 << 14
+    assert (caps["CapEff"], caps["CapPrm"], caps["CapBnd"]) == (kept, kept, kept), caps
+    assert "kept CAP_NET_ADMIN, CAP_NET_RAW, CAP_IPC_LOCK" in str(caps["said"]), caps
 
 
 @linux_root

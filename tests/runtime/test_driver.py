@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Address
 
@@ -331,3 +332,34 @@ async def test_a_graceful_stop_ends_when_the_core_says(receiver: FakeReceiver) -
     await jobs.wait(1.0)
     assert stopped - started == pytest.approx(host.master_down_interval.total, abs=0.05)
     assert jobs.scripts[-1] == ["/bin/down", "eth0", str(VIP)]
+
+
+async def test_advertisements_waiting_in_the_socket_come_before_a_master_down(
+    receiver: FakeReceiver,
+) -> None:
+    """A backup whose loop was held up past master-down reads what waits before it acts.
+
+    The timer's callback runs as the loop runs it once it is due, here at once,
+    with the master's advertisement already in the socket.
+    """
+    cfg = config(advskew=100)  # master-down: 3 x 100/256 s, about 1.17 s
+    node = Node([cfg], counter=lambda: 1)
+    port = Port(InterfaceInfo("eth0", 2, MAC, True), {4: receiver}, FakeSender())
+    driver = Driver(node, {"eth0": port}, RecordingJobs())
+    driver.start()
+    (host,) = node.hosts.values()
+    deadline = node.next_deadline()
+    assert deadline is not None
+    counter = 5
+    advert = packet.Advertisement(
+        vhid=7, advbase=0, advskew=10, counter=counter,
+        digest=auth.digest(b"secret", 7, [VIP], counter),
+    )  # fmt: skip
+    group = IPv4Address("224.0.0.18")
+    time.sleep(max(0.0, deadline - driver.now()) + 0.01)  # the loop is held up
+    receiver.outside.send(packet.encode_ipv4(PEER, group, advert.encode(), ident=1))
+    driver._on_timer(deadline)  # what the loop calls next: the timer was due first
+    driver.stop()
+    assert host.state.value == "BACKUP", host.reason
+    assert host.adverts_received == 1 and host.last_peer is not None
+    assert host.last_peer.address == PEER

@@ -88,7 +88,7 @@ class FakePlatform:
     def open_address_manager(self) -> NoReturn:
         raise AssertionError("not for ports")
 
-    def drop_privileges(self, *, keep_bounding: bool) -> NoReturn:
+    def drop_privileges(self, *, keep_bounding: bool, locked_memory: bool = False) -> NoReturn:
         raise AssertionError("not for ports")
 
     def kinds(self, interface: str | None = None) -> list[str]:

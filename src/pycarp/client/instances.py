@@ -33,6 +33,7 @@ class Instance:
     interfaces: dict[str, Any] = field(default_factory=dict)  # name -> {"dropped": {...}}
     checks: tuple[dict[str, Any], ...] = ()
     groups: tuple[dict[str, Any], ...] = ()
+    scheduling: str | None = None  # "normal", or the realtime scheduling the daemon got
 
     @property
     def name(self) -> str:
@@ -59,6 +60,7 @@ class Instance:
             "interfaces": self.interfaces,
             "checks": list(self.checks),
             "groups": list(self.groups),
+            "scheduling": self.scheduling,
         }
 
 
@@ -95,6 +97,7 @@ def query(path: str, timeout: float) -> Instance:
         interfaces if isinstance(interfaces, dict) else {},
         _objects(answer.get("checks")),
         _objects(answer.get("groups")),
+        scheduling if isinstance(scheduling := answer.get("scheduling"), str) else None,
     )
 
 

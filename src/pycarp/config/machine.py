@@ -31,8 +31,8 @@ __all__ = [
     "check_script",
     "check_vhost",
     "check_writers",
-    "has_ipv6",
     "interface_exists",
+    "ipv6_problem",
     "read_passfile",
 ]
 
@@ -118,12 +118,18 @@ def check_control_group(name: str, *, check_machine: bool = True) -> str:
     return name
 
 
-def has_ipv6(name: str) -> bool:
-    """Whether the interface has an IPv6 link-local address (the IPv6 adverts' source)."""
+def ipv6_problem(name: str) -> str | None:
+    """Why IPv6 virtual addresses cannot be served on interface `name`, or None."""
     try:
-        return select_platform().interface_info(name).link_local is not None
+        platform = select_platform()
+        if not platform.supports_ipv6:
+            return "IPv6 virtual addresses are not supported on this platform yet"
+        if platform.interface_info(name).link_local is None:
+            reason = f"{name} has no IPv6 link-local address (is IPv6 disabled on it?)"
+            return f"{reason}: IPv6 addresses cannot be served"
     except (InterfaceError, UnsupportedPlatformError, OSError):
-        return True  # another check says what is wrong with the interface
+        return None  # another check says what is wrong with the interface
+    return None
 
 
 def check_vhost(vhost: VirtualHostConfig) -> tuple[VirtualHostConfig, list[ConfigError]]:
@@ -131,9 +137,8 @@ def check_vhost(vhost: VirtualHostConfig) -> tuple[VirtualHostConfig, list[Confi
     problems: list[ConfigError] = []
     if not interface_exists(vhost.interface):
         problems.append(ConfigError("interface", f"no such interface: {vhost.interface!r}"))
-    elif 6 in vhost.versions and not has_ipv6(vhost.interface):
-        reason = f"{vhost.interface} has no IPv6 link-local address (is IPv6 disabled on it?)"
-        problems.append(ConfigError("addresses", f"{reason}: IPv6 addresses cannot be served"))
+    elif 6 in vhost.versions and (problem := ipv6_problem(vhost.interface)) is not None:
+        problems.append(ConfigError("addresses", problem))
 
     def checked(field: str, path: str | None) -> str | None:
         if path is None:

@@ -65,6 +65,14 @@ class DaemonSettings:
     checks: tuple[CheckConfig, ...] = ()  # health checks (core/checkconfig.py)
     groups: tuple[str, ...] = ()  # demotion groups without a check: moved by `pycarp demote` only
     metrics: MetricsAddress | None = None  # the Prometheus endpoint; None: off
+    # Realtime scheduling: "auto" when a virtual host advertises more than once a second.
+    realtime: str = "auto"
+
+    @property
+    def wants_realtime(self) -> bool:
+        if self.realtime == "auto":
+            return any(c.advbase == 0 for c in self.vhosts)
+        return self.realtime == "on"
 
 
 # What the daemon calls to reload: the same sources read again; ConfigError if bad.

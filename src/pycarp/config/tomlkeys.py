@@ -52,6 +52,7 @@ PROCESS_KEYS: dict[str, KeyType] = {
     "metrics": str,
     "metrics_public": bool,
     "groups": list,
+    "realtime": str,
 }
 HOST_KEYS: dict[str, KeyType] = {
     "interface": str,

@@ -124,6 +124,13 @@ OPTIONS: tuple[Option, ...] = (
         ucarp=False,
     ),
     Option(
+        ("realtime",),
+        None,
+        "mode",
+        "realtime scheduling: auto (default: with advbase 0), on or off (pycarp only)",
+        ucarp=False,
+    ),
+    Option(
         ("check-config",),
         None,
         "file",
@@ -147,7 +154,9 @@ CONFIG_KEYS = frozenset({"config", "check-config"})
 # Options about how pycarp is run, not what it runs: never inside an options file.
 MODE_KEYS = CONFIG_KEYS | {"no-machine-checks"}
 # The options that may go with a TOML file (and override its top-level keys).
-PROCESS_KEYS = frozenset({"facility", "debug", "daemonize", "control-socket", "control-group"})
+PROCESS_KEYS = frozenset(
+    {"facility", "debug", "daemonize", "control-socket", "control-group", "realtime"}
+)
 # Options naming a file or path, made absolute for reloads (the daemon chdirs to /).
 PATH_KEYS = CONFIG_KEYS | {"passfile", "upscript", "downscript", "control-socket"}
 
@@ -178,6 +187,7 @@ FIELDS = {
     "daemonize": "daemonize",
     "control-socket": "control_socket",
     "control-group": "control_group",
+    "realtime": "realtime",
 }
 # The option that names each field in errors ("prefixes" has none of its own).
 OPTION_OF = {field: key for key, field in FIELDS.items()} | {"prefixes": "addr"}

@@ -22,6 +22,7 @@ __all__ = [
     "check_deadratio",
     "check_facility",
     "check_password",
+    "check_realtime",
     "file_directory",
     "nul_problem",
     "parse_address",
@@ -78,6 +79,16 @@ def check_facility(name: str) -> str:
         known = ", ".join(sorted(SYSLOG_FACILITIES))
         raise ConfigError("facility", f"{name!r} is not a syslog facility ({known}, or none)")
     return lowered
+
+
+REALTIME = ("auto", "on", "off")
+
+
+def check_realtime(text: str) -> str:
+    """``text`` if it is a realtime mode: auto (for sub-second advertisements), on or off."""
+    if text not in REALTIME:
+        raise ConfigError("realtime", f"{shown(text)} is not one of {', '.join(REALTIME)}")
+    return text
 
 
 def check_deadratio(ratio: int) -> int:
@@ -146,6 +157,7 @@ def process_checks(
     """The check of each process option with a value, by DaemonSettings field, in order."""
     return {
         "facility": check_facility,
+        "realtime": check_realtime,
         "control_socket": lambda text: check_control_socket(text, base_dir=base_dir),
         "control_group": lambda name: machine.check_control_group(
             name, check_machine=check_machine

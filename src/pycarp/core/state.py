@@ -120,7 +120,7 @@ class VirtualHost(HostState):
         if self.state is State.BACKUP:
             return actions + self._become_master(Reason.MASTER_DOWN, now=now)
         if self.state is State.MASTER:
-            return actions + self._advertise(now=now)
+            return actions + self._advertise(now=now, scheduled=self._deadline)
         return actions
 
     def link_changed(self, *, up: bool, now: float) -> list[Action]:
@@ -303,7 +303,8 @@ class VirtualHost(HostState):
         self._delayed_arp = DELAYED_ARP_ADVERTS
         return actions
 
-    def _advertise(self, *, now: float) -> list[Action]:
+    def _advertise(self, *, now: float, scheduled: float | None = None) -> list[Action]:
+        """Advertise now; `scheduled`: when this one was due (the periodic timer's)."""
         mine = self.priority
         adverts = []
         # One per family, each with a counter of its own (OpenBSD's): a counter is heard once.
@@ -327,7 +328,11 @@ class VirtualHost(HostState):
             if self.state is State.MASTER and self._leave_by is None:
                 actions.append(self._arp())
             self._delayed_arp = -1
-        self._deadline = now + self.advert_interval.total
+        interval = self.advert_interval.total
+        # The next one is due an interval after this one was due, not after the
+        # (late) wake-up: lateness never adds up. A whole interval late starts afresh.
+        on_time = scheduled is not None and now - scheduled < interval
+        self._deadline = (scheduled if on_time and scheduled is not None else now) + interval
         if self._leave_by is not None:
             # Repeat the leaving advertisement (a backup may miss one) until it is time to stop.
             self._deadline = min(self._deadline, self._leave_by)

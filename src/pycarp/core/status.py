@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from pycarp.core import timing
 from pycarp.core.actions import State
 from pycarp.core.conflict import DigestConflict
 from pycarp.core.errors import DropReason
@@ -45,6 +46,8 @@ class VirtualHostStatus:
     master_seconds: float = 0.0
     peers: tuple[str, ...] = ()  # a unicast host's peers
     min_ttl: int = 1
+    master_down: float = 0.0  # seconds: the master-down interval
+    master_down_rule: str = "ucarp"  # its formula (timing.master_down_rule)
 
     def to_json(self, *, now: float) -> dict[str, Any]:
         # Not asdict(): it deep-copies every field, costly with 255 hosts polled often.
@@ -59,6 +62,7 @@ class VirtualHostStatus:
         out["peers"] = list(self.peers)
         out["transitions"] = {state: dict(n) for state, n in self.transitions.items()}
         out["master_seconds"] = round(self.master_seconds, 3)
+        out["master_down"] = round(self.master_down, 6)
         out["constant_counter"] = list(self.constant_counter)
         out["conflict"] = None
         if self.conflict is not None:
@@ -123,6 +127,8 @@ def host_status(
         master_seconds=host.master_seconds(now),
         peers=tuple(str(p) for p in c.peers),
         min_ttl=c.min_ttl,
+        master_down=host.master_down_interval.total,
+        master_down_rule=timing.master_down_rule(c.advbase),
     )
 
 

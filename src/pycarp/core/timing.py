@@ -33,7 +33,23 @@ def advert_interval(advbase: int, advskew: int) -> Interval:
 
 @lru_cache(maxsize=4096)
 def master_down_interval(advbase: int, advskew: int, deadratio: int) -> Interval:
+    """How long a backup waits without an advertisement before it takes over.
+
+    With advbase 1 or more, ucarp's: deadratio x advbase + advskew/256 (so a
+    pycarp backup takes over exactly when a ucarp one would). With advbase 0
+    (sub-second intervals), ucarp's formula is one advertisement interval,
+    so one lost advertisement is a takeover; pycarp waits deadratio of its
+    own intervals instead, as VRRPv3 waits three of the master's.
+    """
+    if advbase == 0:
+        micros = deadratio * _skew_micros(advskew)
+        return Interval(micros // 1_000_000, micros % 1_000_000)
     return Interval(advbase * deadratio, _skew_micros(advskew))
+
+
+def master_down_rule(advbase: int) -> str:
+    """Which formula master_down_interval() uses: "ucarp", or "intervals" (advbase 0)."""
+    return "intervals" if advbase == 0 else "ucarp"
 
 
 def ucarp_order(address: IPv4Address | IPv6Address) -> int:

@@ -78,6 +78,22 @@ class UnicastSender(Protocol):
     def close(self) -> None: ...
 
 
+class Timer(Protocol):
+    """A one-shot timer on the monotonic clock (the event loop's), waited on as a file."""
+
+    def fileno(self) -> int: ...
+
+    def arm(self, deadline: float | None) -> None:
+        """Readable at `deadline` (at once if it is past); None: never."""
+        ...
+
+    def clear(self) -> None:
+        """After it fired: not readable again until it fires again."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class LinkMonitor(Protocol):
     """Reports changes of the RUNNING flag of interfaces."""
 
@@ -114,6 +130,8 @@ class AddressManager(Protocol):
 
 
 class Platform(Protocol):
+    supports_ipv6: bool  # IPv6 CARP (receivers, plumbing) is there
+
     def interface_info(self, name: str) -> InterfaceInfo: ...
 
     def open_receiver(
@@ -130,10 +148,28 @@ class Platform(Protocol):
 
     def open_link_monitor(self) -> LinkMonitor: ...
 
+    def open_timer(self) -> Timer | None:
+        """A timer finer than the event loop's (milliseconds); None: the loop's will do."""
+        ...
+
     def open_address_manager(self) -> AddressManager: ...
 
-    def drop_privileges(self, *, keep_bounding: bool) -> str:
-        """Keep only the privileges a daemon with open sockets needs; a line saying what was done.
+    def set_realtime(self, priority: int) -> tuple[str, bool]:
+        """The calling thread scheduled as realtime at `priority`, memory locked where possible.
+
+        A line saying what was done, and whether memory is locked (then
+        drop_privileges must keep what locked memory needs); OSError when
+        realtime scheduling is not permitted.
+        """
+        ...
+
+    def normal_thread(self) -> None:
+        """The calling thread scheduled normally (a worker thread of a realtime daemon)."""
+        ...
+
+    def drop_privileges(self, *, keep_bounding: bool, locked_memory: bool = False) -> str:
+        """Keep only the privileges a daemon with open sockets (and, with `locked_memory`,
+        locked memory) needs; a line saying what was done.
 
         ``keep_bounding``: scripts run, and get root's privileges as with
         ucarp. Raises OSError when the kernel refuses.

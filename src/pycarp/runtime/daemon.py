@@ -25,6 +25,7 @@ from pycarp.platform.base import (
     InterfaceError,
     LinkMonitor,
     Platform,
+    Timer,
 )
 from pycarp.runtime.checkrunner import CheckRunner
 from pycarp.runtime.control import ControlServer
@@ -43,6 +44,9 @@ from pycarp.runtime.startcheck import start_conflict
 log = logging.getLogger("pycarp")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP)
 EXIT_MARGIN = 2.0  # seconds past the longest script timeout that a stop waits for scripts
+# SCHED_RR priority of the event loop when realtime: above every normal process, below
+# the kernel's threaded interrupts (50), which deliver the advertisements.
+RT_PRIORITY = 10
 
 
 def run(settings: DaemonSettings, *, reload: SettingsLoader | None = None) -> int:
@@ -99,6 +103,8 @@ class Daemon:
         self.loader = loader
         self.jobs = SerialJobs()
         self.addresses: AddressManager | None = None
+        self.timer: Timer | None = None
+        self.scheduling = "normal"  # or what set_realtime() did
         self.notifier = Notifier()
         self.checks = CheckRunner(self._interface_running)
         self.commands = Commands(self)
@@ -117,8 +123,18 @@ class Daemon:
         if any(c.plumbs for c in self.settings.vhosts):
             self.addresses = AddressQueue(self.platform.open_address_manager())
         # Before the control socket opens: status and stepdown use the driver.
+        try:
+            self.timer = self.platform.open_timer()
+        except OSError as exc:  # the loop's timer still works, a millisecond coarser
+            log.warning("no precise timer (%s): using the event loop's", exc)
+            self.timer = None
         self.driver = Driver(
-            self.node, self.ports, self.jobs, addresses=self.addresses, checks=self.checks
+            self.node,
+            self.ports,
+            self.jobs,
+            addresses=self.addresses,
+            checks=self.checks,
+            timer=self.timer,
         )
         self.driver.after_step = self._after_step
         if any(c.unicast for c in self.settings.vhosts):
@@ -150,16 +166,28 @@ class Daemon:
         runs_scripts = any(c.upscript or c.downscript for c in self.settings.vhosts)
         runs_scripts |= any(c.type == "command" for c in self.settings.checks)
         early.shutdown(wait=True)  # its idle threads end now: none keeps what is dropped
+        locked = False
+        if self.settings.wants_realtime:  # before the drop: it needs CAP_SYS_NICE
+            self.scheduling, locked = self._go_realtime()
         try:
-            log.debug("%s", self.platform.drop_privileges(keep_bounding=runs_scripts))
+            dropped = self.platform.drop_privileges(
+                keep_bounding=runs_scripts, locked_memory=locked
+            )
+            log.debug("%s", dropped)
         except OSError as exc:
             log.warning("could not drop privileges: %s", exc)
-        loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="pycarp"))
+        # Worker threads (file reads, checks) would inherit realtime: they start normal.
+        workers = ThreadPoolExecutor(
+            thread_name_prefix="pycarp", initializer=self.platform.normal_thread
+        )
+        loop.set_default_executor(workers)
         try:
             return await self._serve(loop)
         finally:
             if self.driver.unicast is not None:
                 self.driver.unicast.close()
+            if self.timer is not None:
+                self.timer.close()
             await self.checks.close()
             if metrics is not None:
                 await metrics.close()
@@ -194,6 +222,22 @@ class Daemon:
         self.notifier.close()
         log.info("stopped")
         return 0
+
+    def _go_realtime(self) -> tuple[str, bool]:
+        """Realtime scheduling for the event loop's thread, or one warning why not.
+
+        What the status says of it, and whether memory is locked.
+        """
+        try:
+            done, locked = self.platform.set_realtime(RT_PRIORITY)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            log.warning(
+                "realtime scheduling not permitted (%s): running at normal priority", reason
+            )
+            return "normal", False
+        (log.info if locked else log.warning)("realtime scheduling: %s", done)
+        return done, locked
 
     # -- stopping --------------------------------------------------------
 

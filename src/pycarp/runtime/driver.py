@@ -2,7 +2,9 @@
 carries out the actions it returns. It decides nothing about the protocol.
 
 Exactly one timer is armed, for the core's earliest deadline (the hand-over's
-at a stop included); nothing polls. Each action is complete, so carrying it
+at a stop included): the platform's precise one where there is one (a
+timerfd on Linux: the loop's own wakes up to a millisecond late), else the
+loop's. Nothing polls. Each action is complete, so carrying it
 out is a row of a table (action type -> handler) that looks nothing up.
 """
 
@@ -43,8 +45,10 @@ from pycarp.platform.base import (
     CarpReceiver,
     InterfaceInfo,
     LinkSender,
+    Timer,
     UnicastSender,
 )
+from pycarp.runtime.alarm import Alarm
 from pycarp.runtime.droplog import DropLog
 
 log = logging.getLogger("pycarp")
@@ -93,7 +97,9 @@ class Driver:
         addresses: AddressManager | None = None,
         clock: Callable[[], float] | None = None,
         checks: Checks | None = None,
+        timer: Timer | None = None,
     ) -> None:
+        """`timer`: a precise one (the platform's), armed instead of the loop's."""
         self.node = node
         self.ports = ports
         self._jobs = jobs
@@ -104,8 +110,8 @@ class Driver:
         self._addresses = addresses
         self._loop = asyncio.get_running_loop()
         self._clock = clock or self._loop.time
-        self._timer: asyncio.TimerHandle | None = None
-        self._armed_for: float | None = None
+        self._precise = timer
+        self._alarm: Alarm | None = None  # made at start, on the running loop
         self._drop_log = DropLog()
         self._plumbing: set[asyncio.Task[None]] = set()  # address changes under way
         self.after_step: Callable[[], None] | None = None  # e.g. to notice that all stopped
@@ -132,6 +138,7 @@ class Driver:
     # -- inputs ----------------------------------------------------------
 
     def start(self) -> None:
+        self._alarm = Alarm(self._loop, self._on_timer, self._precise)
         for name, port in self.ports.items():
             self._watch(name, port)
         self.step(self.node.start(now=self.now(), links=self.link))
@@ -140,9 +147,9 @@ class Driver:
         for port in self.ports.values():
             for receiver in port.receivers.values():
                 self._loop.remove_reader(receiver.fileno())
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self._armed_for = None
+        if self._alarm is not None:
+            self._alarm.close()
+            self._alarm = None
 
     def link(self, name: str) -> Link:
         """What the core needs to know of an interface: its MAC, its last known carrier."""
@@ -181,24 +188,30 @@ class Driver:
             self._loop.add_reader(receiver.fileno(), self._on_readable, name, receiver)
 
     def _on_readable(self, interface: str, receiver: CarpReceiver) -> None:
+        # One step for the whole burst: the timer is re-armed once, not per packet.
+        self.step(self._read(interface, receiver, self.now()))
+
+    def _read(self, interface: str, receiver: CarpReceiver, now: float) -> list[Action]:
         try:
             datagrams = receiver.receive()
         except OSError as exc:
             log.error("%s: receive failed: %s", interface, exc)
-            return
-        # One step for the whole burst: the timer is re-armed once, not per packet.
-        now = self.now()
+            return []
         actions: list[Action] = []
         for datagram in datagrams:
             actions += self.node.receive(datagram, interface=interface, now=now)
-        self.step(actions)
+        return actions
 
-    def _on_timer(self) -> None:
-        due = self._armed_for
-        self._timer = self._armed_for = None
+    def _on_timer(self, due: float) -> None:
         # call_at may fire a hair early; the core must see its deadline as reached.
-        now = max(due or 0.0, self.now())
-        self.step(self.node.on_timer(now=now))
+        now = max(due, self.now())
+        # What already waits in the sockets comes first: a process that was not
+        # scheduled for a while must not take its own delay for the master's silence.
+        actions: list[Action] = []
+        for name, port in list(self.ports.items()):
+            for receiver in port.receivers.values():
+                actions += self._read(name, receiver, now)
+        self.step(actions + self.node.on_timer(now=now))
 
     def step(self, actions: Iterable[Action]) -> None:
         """Carry out actions (and whatever they lead to), then re-arm the timer."""
@@ -206,11 +219,8 @@ class Driver:
         while queue:
             queue.extend(self._dispatch(queue.popleft()))
         deadline = self.node.next_deadline()
-        if deadline != self._armed_for:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
-            self._armed_for = deadline
+        if self._alarm is not None:
+            self._alarm.arm(deadline)
         if self.after_step is not None:
             self.after_step()
 

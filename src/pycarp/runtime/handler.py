@@ -42,6 +42,7 @@ class Running(Protocol):
     platform: Platform
     loader: SettingsLoader | None
     addresses: AddressManager | None
+    scheduling: str  # "normal", or the realtime scheduling it got
 
     async def remove_stale(self, configs: Iterable[VirtualHostConfig]) -> None: ...
 
@@ -55,7 +56,7 @@ class Commands:
 
     def status(self) -> dict[str, Any]:
         daemon = self.daemon
-        return document(daemon.node, now=daemon.driver.now())
+        return {**document(daemon.node, now=daemon.driver.now()), "scheduling": daemon.scheduling}
 
     def stepdown(self, vhid: int | None) -> list[str]:
         return self._each(vhid, "force_backup")

@@ -54,6 +54,8 @@ __all__ = [
 class IllumosPlatform:
     """Implements pycarp.platform.base.Platform; the seams default to the real OS."""
 
+    supports_ipv6 = False  # not yet: ifconfig inet6 units, an IPv6 receiver
+
     def __init__(
         self,
         *,
@@ -87,11 +89,21 @@ class IllumosPlatform:
 
         return RoutedSender(make, [(IPPROTO_IP, IP_HDRINCL, 1)], factory6=None)
 
+    def open_timer(self) -> None:
+        """None: the event loop's timer (illumos has timerfd too; not wired up yet)."""
+        return None
+
     def open_link_monitor(self) -> RouteLinkMonitor:
         return RouteLinkMonitor(factory=self._factory)
 
     def open_address_manager(self) -> IfconfigAddressManager:
         return IfconfigAddressManager(runner=self._async_runner)
 
-    def drop_privileges(self, *, keep_bounding: bool) -> str:
+    def set_realtime(self, priority: int) -> tuple[str, bool]:
+        raise OSError("realtime scheduling is not wired up on illumos yet")
+
+    def normal_thread(self) -> None:
+        """Nothing to undo: set_realtime() never succeeds here."""
+
+    def drop_privileges(self, *, keep_bounding: bool, locked_memory: bool = False) -> str:
         return "privileges: left as they are (only pycarp on Linux drops them)"

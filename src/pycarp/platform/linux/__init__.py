@@ -11,6 +11,8 @@ from pycarp.platform.linux.linkmon import NetlinkLinkMonitor
 from pycarp.platform.linux.privileges import drop_capabilities
 from pycarp.platform.linux.rawsock import PacketFrameSender, RawCarpReceiver
 from pycarp.platform.linux.rawsock6 import Raw6CarpReceiver
+from pycarp.platform.linux.sched import normal_thread, set_realtime
+from pycarp.platform.linux.timerfd import TimerFd
 from pycarp.platform.routed import RoutedSender
 
 __all__ = [
@@ -21,12 +23,15 @@ __all__ = [
     "Raw6CarpReceiver",
     "RawCarpReceiver",
     "RoutedSender",
+    "TimerFd",
     "interface_info",
 ]
 
 
 class LinuxPlatform:
     """Implements pycarp.platform.base.Platform; every socket opens in the caller's netns."""
+
+    supports_ipv6 = True
 
     def interface_info(self, name: str) -> InterfaceInfo:
         return interface_info(name)
@@ -45,11 +50,20 @@ class LinuxPlatform:
     def open_unicast_sender(self) -> RoutedSender:
         return RoutedSender()
 
+    def open_timer(self) -> TimerFd:
+        return TimerFd()
+
     def open_link_monitor(self) -> NetlinkLinkMonitor:
         return NetlinkLinkMonitor()
 
     def open_address_manager(self) -> NetlinkAddressManager:
         return NetlinkAddressManager()
 
-    def drop_privileges(self, *, keep_bounding: bool) -> str:
-        return drop_capabilities(keep_bounding=keep_bounding)
+    def set_realtime(self, priority: int) -> tuple[str, bool]:
+        return set_realtime(priority)
+
+    def normal_thread(self) -> None:
+        normal_thread()
+
+    def drop_privileges(self, *, keep_bounding: bool, locked_memory: bool = False) -> str:
+        return drop_capabilities(keep_bounding=keep_bounding, locked_memory=locked_memory)

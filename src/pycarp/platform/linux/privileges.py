@@ -28,9 +28,10 @@ __all__ = [
 
 CAP_NET_ADMIN = 12
 CAP_NET_RAW = 13
+CAP_IPC_LOCK = 14
 KEPT = (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW)
 CAP_SETPCAP = 8
-_NAMES = {CAP_NET_ADMIN: "CAP_NET_ADMIN", CAP_NET_RAW: "CAP_NET_RAW"}
+_NAMES = {CAP_NET_ADMIN: "CAP_NET_ADMIN", CAP_NET_RAW: "CAP_NET_RAW", CAP_IPC_LOCK: "CAP_IPC_LOCK"}
 _PR_CAPBSET_READ = 23
 _PR_CAPBSET_DROP = 24
 _VERSION_3 = 0x20080522  # 64-bit sets, as two 32-bit halves
@@ -112,21 +113,23 @@ def capability_names(mask: int) -> str:
     return ", ".join(names) or "none"
 
 
-def drop_capabilities(*, keep_bounding: bool) -> str:
-    """Keep only KEPT (of what this process has); a sentence saying what was done.
+def drop_capabilities(*, keep_bounding: bool, locked_memory: bool = False) -> str:
+    """Keep only KEPT (of what this process has), and CAP_IPC_LOCK with `locked_memory`
+    (realtime: memory locked past RLIMIT_MEMLOCK needs it); a sentence saying what was done.
 
     The bounding set goes first: dropping from it needs CAP_SETPCAP, which
     the second step removes. Without CAP_SETPCAP (an unprivileged daemon
     given just the two capabilities) the bounding set stays as it is.
     """
+    keep = KEPT | (1 << CAP_IPC_LOCK if locked_memory else 0)
     before = read_sets()
     bounding = "left whole for the scripts, which run with root's capabilities"
     if not keep_bounding:
-        bounding = _drop_bounding(before)
+        bounding = _drop_bounding(before, keep)
     kept = CapabilitySets(
-        effective=before.effective & KEPT,
-        permitted=before.permitted & KEPT,
-        inheritable=before.inheritable & KEPT,
+        effective=before.effective & keep,
+        permitted=before.permitted & keep,
+        inheritable=before.inheritable & keep,
     )
     _write_sets(kept)
     said = f"capabilities: kept {capability_names(kept.permitted)}; bounding set {bounding}"
@@ -143,11 +146,11 @@ def _thread_count() -> int:
         return 1
 
 
-def _drop_bounding(sets: CapabilitySets) -> str:
+def _drop_bounding(sets: CapabilitySets, keep: int) -> str:
     if not sets.effective >> CAP_SETPCAP & 1:
         return "unchanged (no CAP_SETPCAP)"
     libc = _libc()
     for cap in range(_last_cap() + 1):
-        if not KEPT >> cap & 1 and _prctl(libc, _PR_CAPBSET_READ, cap) == 1:
+        if not keep >> cap & 1 and _prctl(libc, _PR_CAPBSET_READ, cap) == 1:
             _check(_prctl(libc, _PR_CAPBSET_DROP, cap))
     return f"cut to {capability_names(bounding_set())}"
