@@ -6,7 +6,6 @@ they serve at once: a takeover must not wait for DAD.
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import AsyncIterator
 from ipaddress import IPv4Address, IPv6Address
@@ -16,6 +15,7 @@ import pytest
 from pycarp.lab import Host, Lab
 from pycarp.platform.base import AddressError, AddressManager
 from pycarp.platform.linux import LinuxPlatform
+from tests.netns.observe import ip_entries, link_local
 
 pytestmark = pytest.mark.netns
 
@@ -25,21 +25,18 @@ VIP4 = (IPv4Address("203.0.113.7"), 32)
 
 
 def inet6_entries(host: Host) -> dict[str, dict[str, object]]:
-    """ "address/len" -> the global-scope entries of `ip -j -6 addr` for eth0 in the host."""
-    out = host.run("ip", "-j", "-6", "addr", "show", "dev", host.ifname).stdout
+    """ "address/len" -> the global-scope IPv6 entries of `ip -j addr` for eth0 in the host."""
     return {
         f"{a['local']}/{a['prefixlen']}": a
-        for link in json.loads(out)
-        for a in link.get("addr_info", [])
+        for a in ip_entries(host)
         if a.get("family") == "inet6" and a.get("scope") == "global"
     }
 
 
 def link_local_of(host: Host) -> IPv6Address:
-    out = host.run("ip", "-j", "-6", "addr", "show", "dev", host.ifname).stdout
-    addresses = [a for link in json.loads(out) for a in link.get("addr_info", [])]
-    (entry,) = [a for a in addresses if a.get("scope") == "link"]
-    return IPv6Address(entry["local"])
+    found = link_local(host)
+    assert found is not None
+    return IPv6Address(found)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ the thread back in the root namespace, which is how the daemon uses it too.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 from pycarp.lab import Host, Lab
 from pycarp.platform.base import AddressError, AddressManager
 from pycarp.platform.linux import LinuxPlatform
+from tests.netns.observe import ip_entries
 
 pytestmark = pytest.mark.netns
 
@@ -39,13 +39,7 @@ def thread_netns() -> int:
 
 def inet_entries(host: Host) -> dict[str, dict[str, object]]:
     """ "a.b.c.d/len" -> the address entry of `ip -j addr` for eth0 in the host."""
-    out = host.run("ip", "-j", "-4", "addr", "show", "dev", host.ifname).stdout
-    return {
-        f"{a['local']}/{a['prefixlen']}": a
-        for link in json.loads(out)
-        for a in link.get("addr_info", [])
-        if a.get("family") == "inet"
-    }
+    return {f"{a['local']}/{a['prefixlen']}": a for a in ip_entries(host) if a["family"] == "inet"}
 
 
 @pytest.fixture

@@ -331,8 +331,10 @@ class VirtualHost(HostState):
         interval = self.advert_interval.total
         # The next one is due an interval after this one was due, not after the
         # (late) wake-up: lateness never adds up. A whole interval late starts afresh.
-        on_time = scheduled is not None and now - scheduled < interval
-        self._deadline = (scheduled if on_time and scheduled is not None else now) + interval
+        start = now
+        if scheduled is not None and now - scheduled < interval:
+            start = scheduled
+        self._deadline = start + interval
         if self._leave_by is not None:
             # Repeat the leaving advertisement (a backup may miss one) until it is time to stop.
             self._deadline = min(self._deadline, self._leave_by)

@@ -89,7 +89,7 @@ def host_status(
     mdemote: int | None = None
     seen: float | None = None
     if host.state is State.MASTER:
-        own = c.srcip if c.srcip is not None else host.link_local  # IPv6 only: the link-local
+        own = host.own_address(c.versions[0])  # the address it settles ties with
         master, mbase, mskew, mdemote = str(own), mine.advbase, mine.advskew, mine.demote
     elif peer is not None:
         master, mbase, mskew, seen = str(peer.address), peer.advbase, peer.advskew, peer.at
