@@ -59,7 +59,11 @@ def test_scripts_dir_must_be_a_directory(
 @pytest.mark.parametrize(
     ("argv", "error"),
     [
-        ([], "pycarp render: error: the following arguments are required: {smf,systemd,scripts}"),
+        (
+            [],
+            "pycarp render: error: the following arguments are required: "
+            "{smf,systemd,scripts,ifupdown}",
+        ),
         (["smf", "--conf", "x"], "pycarp render: error: unrecognized arguments: --conf x"),
         (["systemd", "--bogus"], "pycarp render: error: unrecognized arguments: --bogus"),
     ],

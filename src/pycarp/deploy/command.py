@@ -1,11 +1,12 @@
-"""``pycarp render smf|systemd|scripts``: service definitions and up/down scripts.
+"""``pycarp render smf|systemd|scripts|ifupdown``: service definitions, up/down scripts, hooks.
 
 ``render smf`` prints an SMF manifest (illumos, SmartOS) with one instance
 per config file, ``render systemd`` a systemd unit (``--template``: the
 template unit pycarp@.service, one instance per config file),
-``render scripts`` ucarp-style up/down scripts. Nothing is read from the
-machine except the path of the pycarp program (``--pycarp`` overrides it,
-for rendering for another host).
+``render scripts`` ucarp-style up/down scripts, ``render ifupdown`` the
+ifupdown hooks for Debian's ucarp stanzas (written to /etc/network unless
+``--print``). Nothing is read from the machine except the path of the pycarp
+program (``--pycarp`` overrides it, for rendering for another host).
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ from collections.abc import Callable, Sequence
 
 from pycarp.cli.parser import EXIT_USAGE, Parser
 from pycarp.deploy.common import RenderError, check_program, check_user
+from pycarp.deploy.ifupdown import (
+    DEFAULT_IFUPDOWN_DIR,
+    HOOK_PATHS,
+    debian_hook_warning,
+    render_ifupdown,
+    write_ifupdown,
+)
 from pycarp.deploy.scripts import OS_NAMES, SCRIPT_NAMES, render_scripts, write_scripts
 from pycarp.deploy.smf import (
     DEFAULT_FMRI,
@@ -44,9 +52,12 @@ EXIT_FAILED = 1
 def _build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog=PROG,
-        description="Print an SMF manifest, a systemd unit, or up/down scripts for pycarp.",
+        description="Print an SMF manifest, a systemd unit, up/down scripts or ifupdown hooks "
+        "for pycarp.",
     )
-    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{smf,systemd,scripts}")
+    kinds = parser.add_subparsers(
+        dest="kind", required=True, metavar="{smf,systemd,scripts,ifupdown}"
+    )
     smf = kinds.add_parser("smf", help="SMF manifest (illumos, SmartOS)", prog=f"{PROG} smf")
     smf.add_argument(
         "--config",
@@ -98,6 +109,22 @@ def _build_parser() -> argparse.ArgumentParser:
         help=f"write {' and '.join(SCRIPT_NAMES)} there (mode 0755) instead of printing them",
     )
     scripts.add_argument("--force", action="store_true", help="with --dir: replace existing files")
+    ifupdown = kinds.add_parser(
+        "ifupdown",
+        help="ifupdown hooks for Debian's ucarp-* stanzas",
+        prog=f"{PROG} ifupdown",
+    )
+    ifupdown.add_argument(
+        "--dir",
+        default=DEFAULT_IFUPDOWN_DIR,
+        metavar="DIR",
+        help=f"write {' and '.join(HOOK_PATHS)} there, mode 0755 (default {DEFAULT_IFUPDOWN_DIR})",
+    )
+    ifupdown.add_argument(
+        "--print", action="store_true", help="print the hooks (for --dir) instead of writing them"
+    )
+    ifupdown.add_argument("--force", action="store_true", help="replace existing hooks")
+    ifupdown.add_argument("--pycarp", metavar="PATH", help="path of pycarp on the target host")
     return parser
 
 
@@ -132,15 +159,27 @@ def _scripts(args: argparse.Namespace) -> str:
     return ""
 
 
+def _ifupdown(args: argparse.Namespace) -> str:
+    hooks = render_ifupdown(program=check_program(args.pycarp), directory=args.dir)
+    if args.print:
+        return "".join(f"# ===== {name} =====\n{text}" for name, text in hooks.items())
+    paths = write_ifupdown(hooks, args.dir, force=args.force)
+    notes = [f"wrote {path}" for path in paths]
+    warning = debian_hook_warning(args.dir)
+    print("\n".join([*notes, *([warning] if warning else [])]), file=sys.stderr)
+    return ""
+
+
 _ACTIONS: dict[str, Callable[[argparse.Namespace], str]] = {
     "smf": _smf,
     "systemd": _systemd,
     "scripts": _scripts,
+    "ifupdown": _ifupdown,
 }
 
 
 def main(argv: Sequence[str]) -> int:
-    """``pycarp render smf|systemd|scripts [options]``."""
+    """``pycarp render smf|systemd|scripts|ifupdown [options]``."""
     parser = _build_parser()
     try:
         args = parser.parse_args(list(argv))

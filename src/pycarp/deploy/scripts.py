@@ -96,7 +96,10 @@ def render_scripts(os_name: str) -> dict[str, str]:
 
 
 def write_scripts(scripts: dict[str, str], directory: str, *, force: bool = False) -> list[str]:
-    """Write ``scripts`` into ``directory`` with mode 0755; the paths written."""
+    """Write ``scripts`` into ``directory`` with mode 0755; the paths written.
+
+    A name may have a folder ("if-up.d/pycarp"), made if need be.
+    """
     if not os.path.isdir(directory):
         raise RenderError(f"--dir: {directory} is not a directory")
     paths = [os.path.join(directory, name) for name in scripts]
@@ -104,6 +107,7 @@ def write_scripts(scripts: dict[str, str], directory: str, *, force: bool = Fals
     if existing and not force:
         raise RenderError(f"{existing[0]} already exists (--force replaces it)")
     for path, text in zip(paths, scripts.values(), strict=True):
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
         tmp = f"{path}.tmp"
         with open(tmp, "w", encoding="utf-8") as file:
             file.write(text)
