@@ -1,19 +1,19 @@
-"""Benchmark: the time to read a hostile config file grows with its size, not faster.
+"""The time to read a hostile config file grows with its size, not faster (pycarp only).
 
 Each shape of file (a long options line, many options lines, a long TOML
-file, deeply nested TOML) is checked with ``pycarp check-config`` in this
-process at growing sizes; the time per MB should stay about the same.
-Files above the limits are refused quickly too.
-
-    .venv/bin/python bench/parse_cost.py
+file, deeply nested TOML) is checked as ``pycarp check-config`` does, in this
+process, at growing sizes; the time per MB should stay about the same. Files
+above the limits are refused quickly too. The "parse" section of
+`python -m bench`.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pycarp.config.load import load_file
 from pycarp.core.errors import ConfigError
@@ -58,18 +58,16 @@ def cost(path: Path) -> tuple[float, str]:
     return time.perf_counter() - start, outcome
 
 
-def main() -> None:
+def run(sizes: Sequence[int] = SIZES) -> list[dict[str, Any]]:
+    """A row per shape and size: seconds, seconds per MB, and the outcome."""
+    rows = []
     with tempfile.TemporaryDirectory() as directory:
         for shape, (name, make) in SHAPES.items():
-            for size in SIZES:
+            for size in sizes:
                 path = Path(directory) / name
                 path.write_bytes(make(size))
                 seconds, outcome = cost(path)
-                per_mb = seconds / (size / (1024 * KB))
-                print(
-                    f"{shape:20} {size // KB:6} KB {seconds:8.4f} s {per_mb:8.4f} s/MB  {outcome}"
-                )
-
-
-if __name__ == "__main__":
-    main()
+                rows.append({"shape": shape, "kib": size // KB, "seconds": round(seconds, 5),
+                             "s_per_mib": round(seconds / (size / (1024 * KB)), 5),
+                             "outcome": outcome})  # fmt: skip
+    return rows

@@ -1,4 +1,4 @@
-"""pycarp under cProfile, switched on and off from outside: bench/scale.py --profile.
+"""pycarp under cProfile, switched on and off from outside: `python -m bench --profile DIR`.
 
     python bench/profiled.py OUT.prof SIGNUM [pycarp's arguments]
 

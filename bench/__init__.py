@@ -1,0 +1,1 @@
+"""pycarp's benchmark: `python -m bench` (see bench/__main__.py and the README's "Performance")."""
