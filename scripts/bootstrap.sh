@@ -4,13 +4,16 @@
 # peer), ping, xmllint and systemd-analyze (to check generated service files),
 # tcpdump (tests that watch the wire), faketime (wall-clock steps under a daemon),
 # openssl (a self-signed certificate for the https check tests), tshark (decodes
-# what pycarp sends, as a third party would),
+# what pycarp sends, as a third party would), keepalived (the VRRPv3 peer),
+# stress-ng (the benchmarks' CPU and memory hogs), man-db (checks the man pages),
+# pipx (installs the built wheel as an operator would),
+# ifupdown (ifup and ifdown run the ifupdown hooks' end-to-end tests),
 # then a virtualenv in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(iproute2 iputils-ping ucarp procps nftables libxml2-utils systemd tcpdump faketime openssl
-          tshark)
+          tshark keepalived stress-ng man-db pipx ifupdown)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -39,7 +39,11 @@ def test_defaults_are_ucarps() -> None:
         "shutdown": False,
         "prefixes": (),
         "plumb": None,
-        "virtual_mac": False,
+        "mac": "interface",
+        "protocol": "carp",
+        "priority": 100,
+        "advert_int": 100,
+        "preempt_delay": 0.0,
         "script_timeout": 10,
         "replay": "on",
         "track": (),  # ucarp's command line has no health checks, nor demotion
@@ -367,6 +371,6 @@ def test_control_group_option() -> None:
 
 def test_virtual_mac_option() -> None:
     base = ["-i", "lo", "-s", "198.51.100.1", "-v", "5", "-p", "x", "-a", "198.51.100.2"]
-    assert not load.settings_from_args(base, check_machine=False).vhosts[0].virtual_mac
+    assert load.settings_from_args(base, check_machine=False).vhosts[0].mac == "interface"
     with_it = load.settings_from_args([*base, "--virtual-mac"], check_machine=False)
-    assert with_it.vhosts[0].virtual_mac
+    assert with_it.vhosts[0].mac == "ucarp"

@@ -116,6 +116,8 @@ def allowed(offset: int, value: int) -> set[Outcome]:
     if offset < IP:  # TOS, length, id, fragment, checksum: the kernel's business
         return ACCEPTED
     if offset == IP:  # CARP version and type
+        if value >> 4 == 3:  # VRRPv3 on the same number: another protocol, not ours
+            return IGNORED
         if value >> 4 != old >> 4:
             return dropped(DropReason.BAD_VERSION)
         return dropped(DropReason.BAD_TYPE)

@@ -130,7 +130,7 @@ def _with_version(version: int) -> bytes:
     [
         (datagram(make_advert(V1), ttl=254), DropReason.BAD_TTL, False),
         (datagram(make_advert(V1), ttl=1), DropReason.BAD_TTL, False),
-        (datagram(_with_version(3)), DropReason.BAD_VERSION, False),
+        (datagram(_with_version(4)), DropReason.BAD_VERSION, False),
         (_corrupt(GOOD, 20 + 2, 0x77), DropReason.BAD_CHECKSUM, True),  # advskew, sum stale
         (datagram(make_advert(V1).encode()[:30]), DropReason.TOO_SHORT, True),
         (datagram(make_advert(V1, digest=bytes(20))), DropReason.BAD_DIGEST, True),
@@ -178,13 +178,20 @@ def test_unparseable_ip_is_dropped_without_a_source() -> None:
 def test_checks_run_in_ucarp_order() -> None:
     # Bad TTL and bad version: TTL is checked first.
     node = started()
-    (drop,) = node.receive(datagram(_with_version(3), ttl=64), interface="eth0", now=1.0)
+    (drop,) = node.receive(datagram(_with_version(4), ttl=64), interface="eth0", now=1.0)
     assert isinstance(drop, PacketDropped) and drop.reason is DropReason.BAD_TTL
     # Bad version and bad checksum: version first.
     raw = bytearray(make_advert(V1).encode())
-    raw[0] = 0x31
+    raw[0] = 0x41
     (drop,) = node.receive(datagram(bytes(raw)), interface="eth0", now=1.0)
     assert isinstance(drop, PacketDropped) and drop.reason is DropReason.BAD_VERSION
+
+
+def test_vrrp3_on_a_carp_vhid_is_another_protocol_not_a_drop() -> None:
+    """keepalived on the same number is a neighbour, as another vhid is."""
+    node = started()
+    assert node.receive(datagram(_with_version(3)), interface="eth0", now=1.0) == []
+    assert node.drops == {}
 
 
 def test_a_valid_advert_drives_the_state_machine() -> None:

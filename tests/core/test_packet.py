@@ -170,7 +170,7 @@ def test_our_advertisement_frames_are_ucarps(capture: Capture) -> None:
         advbase=capture.advbase,
         advskew=capture.advskew,
         nomcast=capture.nomcast,
-        virtual_mac=True,
+        mac="ucarp",
     )
     ident = int.from_bytes(captured[18:20], "big")
     wire = Ipv4Wire(config, mac=bytes(6), link_local=None, ident=ident)

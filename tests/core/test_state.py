@@ -170,7 +170,7 @@ def test_no_script_configured_runs_nothing() -> None:
         ({}, "01005e000012", MAC.hex()),
         ({"group": "239.1.2.3"}, "01005e010203", MAC.hex()),
         ({"nomcast": True}, "ffffffffffff", MAC.hex()),
-        ({"virtual_mac": True, "vhid": 9}, "01005e000012", "00005e000009"),
+        ({"mac": "ucarp", "vhid": 9}, "01005e000012", "00005e000009"),
     ],
     ids=["group", "other-group", "nomcast", "virtual-mac"],
 )

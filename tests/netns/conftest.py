@@ -17,7 +17,7 @@ import pytest
 
 from pycarp.lab import PREFIX, Lab, close_all_labs
 from pycarp.lab.nsexec import find_program
-from tests.netns.daemons import Daemons
+from tests.netns.daemons import Daemons, Net
 
 
 def _netns_problem() -> str | None:
@@ -82,3 +82,10 @@ def ucarp_bin() -> str:
     if path is None:
         pytest.fail("ucarp is not installed (apt-get install ucarp)", pytrace=False)
     return path
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[Net]:
+    """Three hosts and a client on one bridge, for the whole module."""
+    with Lab() as lab:
+        yield Net.on(lab)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self, TypedDict, Unpack
 
-from pycarp.lab import Host
+from pycarp.lab import Host, Lab
 from pycarp.lab.nsexec import program
 from pycarp.lab.wait import wait_until
 from tests.netns.observe import ask_status, control_socket_of, pycarp_cli, status_json, text_of
@@ -263,8 +263,10 @@ def toml_config(
     for vh in vhosts:
         lines += ["", "[[vhost]]", f"vhid = {vh.vhid}"]
         lines.append(f"addresses = [{', '.join(quote(a) for a in vh.addresses)}]")
-        lines.append(f"advskew = {vh.advskew}")
-        lines.append(f"preempt = {'true' if vh.preempt else 'false'}")
+        if vh.advskew:
+            lines.append(f"advskew = {vh.advskew}")
+        if vh.preempt:  # else the default: CARP's false, VRRP's true
+            lines.append("preempt = true")
         if vh.password is not None:
             lines.append(f"password = {quote(vh.password)}")
         lines += vh.extra
@@ -443,3 +445,28 @@ class Daemons:
         """Kill every daemon still running (the test's end, passed or failed)."""
         for daemon in self.made:
             daemon.kill()
+
+
+@dataclass
+class Net:
+    """One bridge reused by a whole module (the `net` fixture); each test takes its own vhid/VIP."""
+
+    lab: Lab
+    a: Host  # 198.51.100.11
+    b: Host  # 198.51.100.12
+    c: Host  # 198.51.100.13
+    client: Host  # 198.51.100.10
+
+    @property
+    def hosts(self) -> tuple[Host, ...]:
+        return (self.a, self.b, self.c, self.client)
+
+    @classmethod
+    def on(cls, lab: Lab) -> Net:
+        return cls(
+            lab,
+            a=lab.add_host("a", "198.51.100.11"),
+            b=lab.add_host("b", "198.51.100.12"),
+            c=lab.add_host("c", "198.51.100.13"),
+            client=lab.add_host("client", "198.51.100.10"),
+        )

@@ -21,8 +21,8 @@ from typing import Unpack
 
 import pytest
 
-from pycarp.lab import Host, Lab
-from tests.netns.daemons import Daemons, Impl, Peer, PeerOptions
+from pycarp.lab import Host
+from tests.netns.daemons import Daemons, Impl, Net, Peer, PeerOptions
 from tests.netns.observe import Tcpdump, holds, neighbour_mac, ping_within
 
 pytestmark = pytest.mark.netns
@@ -42,33 +42,6 @@ PYCARP_ONLY = pytest.param("pycarp", "pycarp", id="pycarp-pycarp")
 UCARP_ONLY = pytest.param("ucarp", "ucarp", id="ucarp-ucarp")
 
 _vhids = itertools.count(11)
-
-
-@dataclass
-class Net:
-    """One bridge reused by the whole module; each test takes its own vhid/VIP."""
-
-    lab: Lab
-    a: Host  # 198.51.100.11
-    b: Host  # 198.51.100.12
-    c: Host  # 198.51.100.13
-    client: Host  # 198.51.100.10
-
-    @property
-    def hosts(self) -> tuple[Host, ...]:
-        return (self.a, self.b, self.c, self.client)
-
-
-@pytest.fixture(scope="module")
-def net() -> Iterator[Net]:
-    with Lab() as lab:
-        yield Net(
-            lab,
-            a=lab.add_host("a", "198.51.100.11"),
-            b=lab.add_host("b", "198.51.100.12"),
-            c=lab.add_host("c", "198.51.100.13"),
-            client=lab.add_host("client", "198.51.100.10"),
-        )
 
 
 @dataclass

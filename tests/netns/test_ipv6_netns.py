@@ -10,7 +10,6 @@ cached the old master's MAC follows at once.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -20,7 +19,15 @@ import pytest
 from pycarp.lab import Host, Lab
 from pycarp.lab.wait import wait_until
 from tests.netns.daemons import Daemons, TomlDaemon, VHost
-from tests.netns.observe import Tcpdump, global_addresses, holds, link_local, pycarp_cli, tentative
+from tests.netns.observe import (
+    Tcpdump,
+    global_addresses,
+    holds,
+    link_local,
+    neighbour_mac,
+    pycarp_cli,
+    tentative,
+)
 
 pytestmark = pytest.mark.netns
 
@@ -46,13 +53,6 @@ def segment(lab: Lab, **last: int) -> dict[str, Host]:
 
 def add_client(client: Host) -> None:
     client.run("ip", "-6", "addr", "add", CLIENT6, "dev", client.ifname, "nodad")
-
-
-def neighbour6(client: Host, ip: str) -> str | None:
-    """The MAC the client's neighbour cache holds for ip, lower case."""
-    out = client.run("ip", "-6", "neigh", "show", ip, check=False).stdout
-    match = re.search(r"lladdr (\S+)", out)
-    return match.group(1).lower() if match else None
 
 
 def state(daemon: TomlDaemon) -> str:
@@ -89,7 +89,7 @@ def test_an_ipv6_vip_fails_over_and_the_client_follows(
     try:
         client.run("ip", "-6", "neigh", "flush", "dev", client.ifname)
         assert client.ping(VIP6, count=2), dump()
-        assert neighbour6(client, VIP6) == a_host.mac().lower()
+        assert neighbour_mac(client, VIP6) == a_host.mac().lower()
     finally:
         from_b.stop()
     assert [line for line in from_b.lines() if line.strip()] == [], from_b.lines()
@@ -111,7 +111,7 @@ def test_an_ipv6_vip_fails_over_and_the_client_follows(
     assert time.monotonic() - died <= TAKEOVER, took
     assert wait_until(lambda: VIP6_NET in global_addresses(b_host, "inet6"), PLUMBED), dump()
     # The unsolicited neighbour advertisement moves the client's cache without asking.
-    assert wait_until(lambda: neighbour6(client, VIP6) == b_host.mac().lower(), FOLLOWS), dump()
+    assert wait_until(lambda: neighbour_mac(client, VIP6) == b_host.mac().lower(), FOLLOWS), dump()
     assert client.ping(VIP6, count=1), dump()
     unsolicited = f"{b_host.mac().lower()} > 33:33:00:00:00:01"
 
@@ -158,7 +158,7 @@ def test_a_mixed_vhid_fails_over_as_one(lab: Lab, daemons: Daemons) -> None:
         PLUMBED,
     ), dump()
     assert not {VIP4_NET, VIP6_NET} & global_addresses(a_host)
-    assert wait_until(lambda: neighbour6(client, VIP6) == b_host.mac().lower(), FOLLOWS), dump()
+    assert wait_until(lambda: neighbour_mac(client, VIP6) == b_host.mac().lower(), FOLLOWS), dump()
     assert client.ping("198.51.100.100") and client.ping(VIP6), dump()
 
 

@@ -253,7 +253,7 @@ async def test_no_plumbing_by_default_when_scripts_are_given(receiver: FakeRecei
 
 async def test_virtual_mac_is_the_advertisements_source(receiver: FakeReceiver) -> None:
     sender = FakeSender()
-    await run_driver(config(virtual_mac=True), receiver, sender, 0.3)
+    await run_driver(config(mac="ucarp"), receiver, sender, 0.3)
     advert_frames = [f for f in sender.frames if f[12:14] == b"\x08\x00"]
     assert advert_frames and all(f[6:12] == bytes.fromhex("00005e000007") for f in advert_frames)
     assert all(f[6:12] == MAC for f in sender.arps())  # ARP keeps the NIC's MAC, as ucarp

@@ -91,6 +91,9 @@ def _master(host: dict[str, Any]) -> str:
     if address is None:
         return "-"
     timing = f"{_cell(host.get('master_advbase'))}/{_cell(host.get('master_advskew'))}"
+    if host.get("protocol") == "vrrp3":  # VRRP: the priority, and the interval in seconds
+        timing = f"priority {_cell(host.get('master_priority'))}"
+        timing += f" every {_cell(host.get('master_advert_int'))} s"
     if host.get("state") == "MASTER":
         return f"{address} {timing} (this host)"
     seen = host.get("master_seen_ago")

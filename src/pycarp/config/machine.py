@@ -34,6 +34,7 @@ __all__ = [
     "interface_exists",
     "ipv6_problem",
     "read_passfile",
+    "virtual_mac_problem",
 ]
 
 log = logging.getLogger(__name__)
@@ -132,13 +133,32 @@ def ipv6_problem(name: str) -> str | None:
     return None
 
 
+def virtual_mac_problem(name: str) -> str | None:
+    """Why addresses cannot be put behind a virtual MAC on interface `name`, or None."""
+    try:
+        platform = select_platform()
+        if not platform.supports_virtual_mac:
+            return 'a virtual MAC is not supported on this platform; use mac = "interface"'
+        if platform.interface_info(name).mac == bytes(6):
+            return f"{name} has no Ethernet MAC: no macvlan can be made on it"
+    except InterfaceError as exc:  # not Ethernet, say
+        return f"{exc}: no macvlan can be made on it"
+    except (UnsupportedPlatformError, OSError):
+        return None  # another check says what is wrong with the interface
+    return None
+
+
 def check_vhost(vhost: VirtualHostConfig) -> tuple[VirtualHostConfig, list[ConfigError]]:
     """``vhost`` with its scripts made absolute, and every problem this machine has with it."""
     problems: list[ConfigError] = []
     if not interface_exists(vhost.interface):
         problems.append(ConfigError("interface", f"no such interface: {vhost.interface!r}"))
-    elif 6 in vhost.versions and (problem := ipv6_problem(vhost.interface)) is not None:
-        problems.append(ConfigError("addresses", problem))
+    else:
+        if 6 in vhost.versions and (problem := ipv6_problem(vhost.interface)) is not None:
+            problems.append(ConfigError("addresses", problem))
+        virtual = vhost.mac == "virtual"
+        if virtual and (problem := virtual_mac_problem(vhost.interface)) is not None:
+            problems.append(ConfigError("mac", problem))
 
     def checked(field: str, path: str | None) -> str | None:
         if path is None:

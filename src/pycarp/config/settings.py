@@ -71,7 +71,8 @@ class DaemonSettings:
     @property
     def wants_realtime(self) -> bool:
         if self.realtime == "auto":
-            return any(c.advbase == 0 for c in self.vhosts)
+            # sub-second intervals: CARP's advbase 0, VRRP's advert_int below 1 s
+            return any(c.advert_int < 100 if c.vrrp else c.advbase == 0 for c in self.vhosts)
         return self.realtime == "on"
 
 

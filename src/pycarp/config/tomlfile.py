@@ -58,6 +58,7 @@ from pycarp.config.tomlkeys import (
     wrong_type,
 )
 from pycarp.config.tomltext import FORMAT, MAX_SHOWN, ConfigErrors, decode
+from pycarp.config.tomlvrrp import protocol_fields, protocol_problem
 from pycarp.config.values import (
     check_deadratio,
     check_password,
@@ -69,7 +70,7 @@ from pycarp.config.values import (
     resolve_path,
     shown,
 )
-from pycarp.core.config import VirtualHostConfig
+from pycarp.core.config import VirtualHostConfig, with_protocol_defaults
 from pycarp.core.errors import ConfigError
 from pycarp.core.packet import Address
 
@@ -246,7 +247,11 @@ class _Loader:
 
     def build(self, host: Host) -> VirtualHostConfig | None:
         missing = [key for key in REQUIRED if key not in host.values]
-        if not any(key in host.values for key in PASSWORD_KEYS):
+        if (problem := protocol_problem(host)) is not None:
+            self.value_problem(host, problem)
+            return None
+        carp = host.values.get("protocol") != "vrrp3"  # VRRPv3 has no password
+        if carp and not any(key in host.values for key in PASSWORD_KEYS):
             missing.append("password or password_file")
         if missing:
             keys = ", ".join(missing)
@@ -258,7 +263,7 @@ class _Loader:
             self.value_problem(host, exc)
             return None
         try:
-            config = VirtualHostConfig(**fields)
+            config = with_protocol_defaults(VirtualHostConfig(**fields), fields)
         except ConfigError as exc:
             # about the vhost as a whole: a value from [defaults] may be fine in another
             labels = tuple(host.key_label(host.key_of(field)) for field in exc.fields)
@@ -279,14 +284,22 @@ class _Loader:
     def fields(self, host: Host) -> dict[str, Any]:
         """VirtualHostConfig's arguments; what is not given keeps its default there."""
         values = host.values
+        vrrp = values.get("protocol") == "vrrp3"
         fields = {key: values[key] for key in AS_IS if key in values}
+        fields = protocol_fields(host, fields) if vrrp else fields
         fields["addresses"], fields["prefixes"] = networks(values["addresses"])
         fields["srcip"] = None  # IPv6 only, or the config says srcip is required
         ipv6_only = all(a.version == 6 for a in fields["addresses"])
         if "srcip" in values and not (ipv6_only and "srcip" in host.from_defaults):
             # [defaults]' srcip serves the IPv4 hosts; an IPv6-only one's own is an error
             fields["srcip"] = parse_ipv4(values["srcip"], "srcip")
-        fields["password"] = self.password(host)
+        # [defaults]' password serves the CARP hosts; a VRRP one's own is an error
+        if any(key in values and not (vrrp and key in host.from_defaults) for key in PASSWORD_KEYS):
+            fields["password"] = self.password(host)
+        if values.get("virtual_mac") and not vrrp:
+            if "mac" in values:
+                raise ConfigError("mac", "give mac or virtual_mac (the same as mac = ucarp)")
+            fields["mac"] = "ucarp"
         if "mcast" in values:
             fields["group"] = parse_ipv4(values["mcast"], "group")
         if "deadratio" in values:

@@ -82,6 +82,11 @@ HOST_KEYS: dict[str, KeyType] = {
     "penalty": int,
     "peers": list,
     "min_ttl": int,
+    "protocol": str,
+    "priority": int,
+    "advert_int": (int, float),
+    "preempt_delay": (int, float),
+    "mac": str,
 }
 CHECK_KEYS: dict[str, KeyType] = {
     "name": str,
@@ -106,8 +111,8 @@ SCRIPT_KEYS = ("upscript", "downscript")
 # Keys whose value goes to the VirtualHostConfig field of the same name as it is.
 AS_IS = (
     *("interface", "vhid", "advbase", "advskew", "preempt", "neutral", "nomcast"),
-    *("ignoreifstate", "xparam", "shutdown", "plumb", "virtual_mac", "replay"),
-    *("script_timeout", "demotion", "penalty", "min_ttl"),
+    *("ignoreifstate", "xparam", "shutdown", "plumb", "replay"),
+    *("script_timeout", "demotion", "penalty", "min_ttl", "protocol", "priority", "mac"),
 )
 # The key that sets each field whose key has another name ("password": see Host.key_of).
 _KEY_OF = {"addresses": "addresses", "prefixes": "addresses", "group": "mcast"}

@@ -28,7 +28,8 @@ from pycarp.config.values import (
     process_checks,
     shown,
 )
-from pycarp.core.config import VirtualHostConfig
+from pycarp.config.vrrpoptions import VRRP_OPTIONS, check_protocol_options, vrrp_fields
+from pycarp.core.config import VirtualHostConfig, with_protocol_defaults
 from pycarp.core.errors import ConfigError
 
 __all__ = [
@@ -85,6 +86,16 @@ OPTIONS: tuple[Option, ...] = (
         "advertise from ucarp's MAC 00:00:5e:00:00:<vhid>, not the NIC's (pycarp only)",
         ucarp=False,
     ),
+    Option(
+        ("mac",),
+        None,
+        "mac",
+        "interface (default with CARP), ucarp (as --virtual-mac) or virtual: VRRP's or "
+        "BSD's 00:00:5e:00:01:<vhid>, the addresses on a macvlan (default with VRRP) "
+        "(pycarp only)",
+        ucarp=False,
+    ),
+    *VRRP_OPTIONS,
     Option(
         ("replay",),
         None,
@@ -150,6 +161,7 @@ TABLE = OptionTable(OPTIONS)
 PASSWORD = "password"  # --pass and --passfile set the same thing; the last one wins
 # The password when neither --pass nor --passfile is given: kept out of argv (and ps).
 PASSWORD_VARIABLE = "PYCARP_PASSWORD"
+_ENVIRONMENT = f"{PASSWORD_VARIABLE} (environment)"
 CONFIG_KEYS = frozenset({"config", "check-config"})
 # Options about how pycarp is run, not what it runs: never inside an options file.
 MODE_KEYS = CONFIG_KEYS | {"no-machine-checks"}
@@ -179,7 +191,12 @@ FIELDS = {
     "downscript": "downscript",
     "xparam": "xparam",
     "shutdown": "shutdown",
-    "virtual-mac": "virtual_mac",
+    "virtual-mac": "mac",
+    "mac": "mac",
+    "protocol": "protocol",
+    "priority": "priority",
+    "advert-int": "advert_int",
+    "preempt-delay": "preempt_delay",
     "replay": "replay",
     "script-timeout": "script_timeout",
     "facility": "facility",
@@ -191,8 +208,8 @@ FIELDS = {
 }
 # The option that names each field in errors ("prefixes" has none of its own).
 OPTION_OF = {field: key for key, field in FIELDS.items()} | {"prefixes": "addr"}
-_TEXTS = ("upscript", "downscript", "xparam", "replay")
-_FLAGS = ("preempt", "neutral", "nomcast", "ignoreifstate", "shutdown", "virtual-mac")
+_TEXTS = ("upscript", "downscript", "xparam", "replay", "protocol", "mac")
+_FLAGS = ("preempt", "neutral", "nomcast", "ignoreifstate", "shutdown")
 _REQUIRED = (
     ("interface", "--interface (pycarp does not pick one as ucarp does)"),
     ("srcip", "--srcip"),
@@ -246,18 +263,23 @@ def _with_password_from_environment(chosen: Mapping[str, Given]) -> Mapping[str,
     value = os.environ.get(PASSWORD_VARIABLE)
     if PASSWORD in chosen or value is None:
         return chosen
-    origin = f"{PASSWORD_VARIABLE} (environment)"
+    origin = _ENVIRONMENT
     return {**chosen, PASSWORD: Given(TABLE.by_long["pass"], value, origin)}
 
 
 def daemon_settings(chosen: Mapping[str, Given], *, check_machine: bool) -> DaemonSettings:
     """The one virtual host and the process options that ``chosen`` gives."""
     chosen = _with_password_from_environment(chosen)
-    missing = [label for key, label in _REQUIRED if key not in chosen]
+    vrrp = check_protocol_options(chosen)
+    if vrrp and PASSWORD in chosen and chosen[PASSWORD].origin == _ENVIRONMENT:
+        chosen = {k: v for k, v in chosen.items() if k != PASSWORD}  # VRRPv3 has none
+    needed = [(k, label) for k, label in _REQUIRED if not (vrrp and k == PASSWORD)]
+    missing = [label for key, label in needed if key not in chosen]
     if missing:
         raise ConfigError(None, f"missing required options: {', '.join(missing)} (see --help)")
     try:
-        vhost = VirtualHostConfig(**_vhost_fields(chosen, check_machine=check_machine))
+        fields = _vhost_fields(chosen, check_machine=check_machine)
+        vhost = with_protocol_defaults(VirtualHostConfig(**fields), fields)
         if check_machine:
             vhost, problems = machine.check_vhost(vhost)
             if problems:
@@ -295,11 +317,17 @@ def _vhost_fields(chosen: Mapping[str, Given], *, check_machine: bool) -> dict[s
         "srcip": parse_ipv4(chosen["srcip"].value, "srcip"),
         "vhid": parse_c_number(chosen["vhid"].value, "vhid"),
         "addresses": (_virtual_address(chosen["addr"].value),),
-        "password": _password(chosen[PASSWORD], check_machine=check_machine),
     }
-    for key in ("advbase", "advskew", "deadratio"):
+    if PASSWORD in chosen:
+        fields["password"] = _password(chosen[PASSWORD], check_machine=check_machine)
+    for key in ("advbase", "advskew", "deadratio", "priority"):
         if key in chosen:
             fields[key] = parse_c_number(chosen[key].value, key)
+    fields |= vrrp_fields({key: given.value for key, given in chosen.items()})
+    if "virtual-mac" in chosen:
+        if "mac" in chosen:
+            raise ConfigError("mac", "give --mac or --virtual-mac (the same as --mac=ucarp)")
+        fields["mac"] = "ucarp"
     if "deadratio" in fields:
         check_deadratio(fields["deadratio"])
     if "mcast" in chosen:

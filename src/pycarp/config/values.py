@@ -7,6 +7,7 @@ field to its own option or key.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from ipaddress import AddressValueError, IPv4Address, IPv6Address, ip_address
@@ -163,3 +164,26 @@ def process_checks(
             name, check_machine=check_machine
         ),
     }
+
+
+def parse_centiseconds(value: object, field: str) -> int:
+    """A VRRP interval in seconds (1, 0.1, 0.03) as centiseconds: a whole number of them."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(field, f"{value!r} is not a number of seconds")
+    if not math.isfinite(value * 100):  # TOML has inf and nan; 1e307 * 100 is inf
+        raise ConfigError(field, f"{value} is not a number of seconds")
+    centis = round(value * 100)
+    if abs(centis - value * 100) > 1e-6:
+        raise ConfigError(field, f"{value} is not a whole number of centiseconds (0.01 s steps)")
+    return centis
+
+
+def parse_number(text: str, field: str) -> float:
+    """A number of seconds written on the command line: "1", "0.1"."""
+    try:
+        number = float(text)
+    except ValueError:
+        raise ConfigError(field, f"{shown(text)} is not a number") from None
+    if not math.isfinite(number):
+        raise ConfigError(field, f"{shown(text)} is not a number")
+    return int(number) if number.is_integer() else number

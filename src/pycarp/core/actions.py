@@ -16,6 +16,7 @@ from pycarp.core.config import SCRIPT_TIMEOUT
 from pycarp.core.errors import DropReason
 from pycarp.core.packet import Address, Advertisement, Frame, gratuitous_arp
 from pycarp.core.packet6 import neighbour_advertisement
+from pycarp.core.vrrp import VrrpAdvertisement
 
 Network = tuple[Address, int]
 """A virtual address with its prefix length, as plumbing configures it."""
@@ -52,6 +53,8 @@ class Reason(enum.Enum):
     DEMOTED = "demoted by a failing check (stepdown mode)"
     PEER_DEMOTED = "the master is more demoted than this host"
     NO_PEER = "no peer can be reached"
+    PREEMPT_PRIORITY = "preempting a master of lower priority"
+    OWNER = "the address owner (priority 255)"
 
     @property
     def code(self) -> str:
@@ -79,7 +82,7 @@ class SendAdvertisement:
     """
 
     key: HostKey
-    advert: Advertisement  # what the first datagram says
+    advert: Advertisement | VrrpAdvertisement  # what the first datagram says
     frames: tuple[Frame, ...]
 
 
@@ -92,7 +95,8 @@ class SendUnicast:
     """
 
     key: HostKey
-    advert: Advertisement  # what the first family's datagrams say (each family: its counter)
+    # what the first family's datagrams say (each family: its counter)
+    advert: Advertisement | VrrpAdvertisement
     datagrams: tuple[tuple[Address, bytes], ...]  # (peer, what is sent to it)
 
 
@@ -131,19 +135,26 @@ class RunScript:
 class AddAddresses:
     """Configure the networks on key.interface (built-in plumbing).
 
-    Report the outcome with addresses_result().
+    Report the outcome with addresses_result(). With `mac` (a virtual MAC:
+    VRRP's, or BSD CARP's), they go on a macvlan of key.interface with that
+    MAC, made if need be, so that ARP and ND answer from it.
     """
 
     key: HostKey
     networks: tuple[Network, ...]
+    mac: bytes | None = None
 
 
 @dataclass(frozen=True)
 class RemoveAddresses:
-    """Unconfigure the networks on key.interface (built-in plumbing)."""
+    """Unconfigure the networks on key.interface (built-in plumbing).
+
+    With `mac`, they are on its macvlan (see AddAddresses), which goes with them.
+    """
 
     key: HostKey
     networks: tuple[Network, ...]
+    mac: bytes | None = None
 
 
 @dataclass(frozen=True)

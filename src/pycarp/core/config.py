@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
 from typing import Literal
 
+from pycarp.core import vrrp
 from pycarp.core.checkconfig import name_problem
 from pycarp.core.errors import ConfigError
-from pycarp.core.packet import Address
+from pycarp.core.packet import Address, virtual_mac
 
 DEFAULT_GROUP = IPv4Address("224.0.0.18")
 MAX_PASSWORD = 19  # ucarp keeps the key in 20 bytes including the final NUL
@@ -17,6 +19,13 @@ MAX_SCRIPT_TIMEOUT = 3600
 BROADCAST = IPv4Address("255.255.255.255")
 DEFAULT_PENALTY = 100
 VHID_RANGE = range(1, 256)  # the one vhid rule: config, control requests and the client use it
+PROTOCOLS = ("carp", "vrrp3")
+MACS = ("interface", "ucarp", "virtual")
+DEFAULT_PRIORITY = 100  # VRRP's, as keepalived's
+DEFAULT_ADVERT_INT = 100  # VRRP: centiseconds
+MAX_PREEMPT_DELAY = 1000  # seconds, as keepalived's bound
+Protocol = Literal["carp", "vrrp3"]
+Mac = Literal["interface", "ucarp", "virtual"]
 
 
 def address_problem(address: Address, prefix: int | None = None) -> str | None:
@@ -83,8 +92,10 @@ class VirtualHostConfig:
     prefixes: tuple[int, ...] = ()
     # Built-in plumbing of the addresses; None: on when there is neither up nor down script.
     plumb: bool | None = None
-    # Send advertisements from ucarp's 00:00:5e:00:00:<vhid> rather than the NIC's MAC.
-    virtual_mac: bool = False
+    # The MAC the host's frames come from: the NIC's; ucarp's 00:00:5e:00:00:<vhid>
+    # for advertisements only; or the virtual MAC (VRRP's, BSD CARP's) for advertisements,
+    # announcements and the addresses themselves (a macvlan answers ARP and ND from it).
+    mac: Mac = "interface"
     # Seconds before a still running up or down script's process group is killed.
     script_timeout: int = SCRIPT_TIMEOUT
     # Replay protection (core/replay.py): "strict" also needs each peer's counter to grow.
@@ -98,6 +109,33 @@ class VirtualHostConfig:
     # Link-local IPv6 peers are on `interface` (a scope given must name it; it is dropped).
     peers: tuple[Address, ...] = ()
     min_ttl: int = 1
+    # The protocol spoken: CARP (ucarp's and BSD's) or VRRPv3 (RFC 5798), which
+    # uses vhid as its VRID and the fields below instead of advbase, advskew and password.
+    protocol: Protocol = "carp"
+    priority: int = DEFAULT_PRIORITY  # VRRP: 1-254, 255 for the address owner
+    advert_int: int = DEFAULT_ADVERT_INT  # VRRP: centiseconds, 1..4095
+    preempt_delay: float = 0.0  # VRRP: seconds a lower-priority master is left before preempting
+
+    @property
+    def vrrp(self) -> bool:
+        return self.protocol == "vrrp3"
+
+    def advert_mac(self, nic: bytes, version: int) -> bytes:
+        """The source MAC of advertisements in IP `version` (the NIC's is `nic`)."""
+        if self.mac == "ucarp":
+            return virtual_mac(self.vhid)
+        return self.link_mac(version) or nic
+
+    @property
+    def address_mac(self) -> bytes | None:
+        """The virtual MAC that carries all the host's addresses (one family with VRRP)."""
+        return self.link_mac(self.versions[0])
+
+    def link_mac(self, version: int) -> bytes | None:
+        """The virtual MAC that carries the addresses, None for the NIC's own."""
+        if self.mac != "virtual":
+            return None
+        return vrrp.virtual_mac(self.vhid, version if self.vrrp else 4)
 
     @property
     def plumbs(self) -> bool:
@@ -173,6 +211,7 @@ class VirtualHostConfig:
         if not self.group.is_multicast:
             raise ConfigError("group", f"{self.group} is not a multicast address")
         self._check_peers()
+        self._check_protocol()
 
     def _check_srcip(self) -> None:
         srcip = self.srcip
@@ -216,6 +255,35 @@ class VirtualHostConfig:
                 reason = f"no IPv{version} peer for the IPv{version} virtual addresses"
                 raise ConfigError("peers", f"{reason} (each family advertises to its own peers)")
 
+    def _check_protocol(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError("protocol", f"{self.protocol!r} is not one of carp, vrrp3")
+        if self.mac not in MACS:
+            raise ConfigError("mac", f"{self.mac!r} is not one of {', '.join(MACS)}")
+        if self.mac == "virtual" and not self.plumbs:
+            reason = "virtual needs pycarp to plumb the addresses (on a macvlan): with up/down "
+            raise ConfigError("mac", reason + "scripts, set plumb = true or mac = interface")
+        if not self.vrrp:
+            return
+        if len(self.versions) != 1:
+            reason = "a VRRP virtual router is IPv4 or IPv6, not both (RFC 5798): use two vhids"
+            raise ConfigError("addresses", reason)
+        if not 1 <= self.priority <= vrrp.OWNER:
+            raise ConfigError("priority", f"{self.priority} is outside 1..255")
+        if not 1 <= self.advert_int <= vrrp.MAX_INTERVAL:
+            limit = f"outside 0.01..{vrrp.MAX_INTERVAL / 100} seconds"
+            raise ConfigError("advert_int", f"{self.advert_int / 100} is {limit}")
+        if not 0 <= self.preempt_delay <= MAX_PREEMPT_DELAY:
+            raise ConfigError("preempt_delay", f"{self.preempt_delay} is outside 0..1000")
+        if self.password:
+            raise ConfigError("password", "VRRPv3 has no authentication (RFC 5798, 9.2)")
+        if self.peers:
+            raise ConfigError("peers", "unicast VRRP is not supported: VRRP uses the group")
+        if self.mac == "ucarp":
+            raise ConfigError("mac", "ucarp is CARP's: a VRRP host uses virtual or interface")
+        if self.nomcast:
+            raise ConfigError("nomcast", "VRRP advertisements go to the group (RFC 5798)")
+
     def _unscoped(self, peer: Address) -> Address:
         """A peer without its scope, which must be this host's interface (link-local only)."""
         if not isinstance(peer, IPv6Address) or peer.scope_id is None:
@@ -227,3 +295,17 @@ class VirtualHostConfig:
             reason = f"{peer}: the scope is not this virtual host's interface {self.interface}"
             raise ConfigError("peers", reason)
         return bare
+
+
+def with_protocol_defaults(config: VirtualHostConfig, given: Collection[str]) -> VirtualHostConfig:
+    """`config` with VRRP's defaults for the fields a front-end was not `given`: it
+    preempts (RFC 5798's Preempt_Mode) and, when pycarp plumbs the addresses,
+    answers from the virtual MAC as the RFC requires. CARP keeps the dataclass's."""
+    if not config.vrrp:
+        return config
+    changes: dict[str, object] = {}
+    if "preempt" not in given:
+        changes["preempt"] = True
+    if "mac" not in given and config.plumbs:
+        changes["mac"] = "virtual"
+    return replace(config, **changes) if changes else config  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ class DropReason(enum.Enum):
     REPLAY = "replay"  # its counter was already heard: a captured advertisement resent
     OWN_COUNTER = "own-counter"  # a counter we sent, from another address: looped or spoofed
     NOT_PEER = "peer"  # for a unicast host, from an address that is not one of its peers
+    BAD_INTERVAL = "interval"  # VRRP: an advertisement interval of 0 (a takeover at once)
 
 
 class CarpError(Exception):

@@ -10,14 +10,15 @@ from collections import Counter
 from ipaddress import IPv6Address
 from typing import NamedTuple
 
-from pycarp.core import auth, timing
-from pycarp.core.actions import HostKey, Reason, State
+from pycarp.core import auth, timing, vrrp
+from pycarp.core.actions import HostKey, Reason, SendAnnouncement, State
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.fault import NO_PEER_FAULT, PLUMBING_FAULT, Fault
 from pycarp.core.outbound import Outbound
-from pycarp.core.packet import COUNTER_MODULUS, Address
-from pycarp.core.priority import Priority, advertised
+from pycarp.core.packet import COUNTER_MODULUS, Address, Advertisement
+from pycarp.core.priority import Priority, advertised, vrrp_priority
 from pycarp.core.sending import SendErrors
+from pycarp.core.vrrp import VrrpAdvertisement
 
 
 class PeerInfo(NamedTuple):  # made for every advertisement received: a cheap tuple
@@ -28,6 +29,14 @@ class PeerInfo(NamedTuple):  # made for every advertisement received: a cheap tu
     advskew: int
     at: float
     demote: int = 0
+    priority: int | None = None  # VRRP: the priority and interval (centiseconds) heard
+    interval: int | None = None
+
+    @classmethod
+    def of(cls, advert: Advertisement | VrrpAdvertisement, source: Address, at: float) -> PeerInfo:
+        if isinstance(advert, VrrpAdvertisement):
+            return cls(source, 0, 0, at, 0, advert.priority, advert.interval)
+        return cls(source, advert.advbase, advert.advskew, at, advert.demote)
 
 
 class HostState:
@@ -60,9 +69,32 @@ class HostState:
         self.no_peer = Fault(NO_PEER_FAULT)  # unicast: none of the peers can be sent to
         c = config
         self._master_down = timing.master_down_interval(c.advbase, c.advskew, c.deadratio)
+        # VRRP: the master's interval, learnt from its advertisements (Master_Adver_Interval)
+        self.master_interval = c.advert_int / 100
+        self._lower_since: float | None = None  # VRRP: since when a lower master is heard
+        self._master_leaving = False  # VRRP: the deadline is a leaving master's skew time
         self.signer = auth.Signer(c.password, c.vhid, c.addresses)
 
     # -- queries ---------------------------------------------------------
+
+    def _master_down_threshold(self) -> timing.Interval:
+        # ucarp compares a leaving master against deadratio*advbase plus the
+        # skew we currently advertise with.
+        c = self.config
+        return timing.master_down_interval(c.advbase, self.advskew, c.deadratio)
+
+    def _master_down_at(self, now: float) -> float:
+        return now + self.master_down_interval.total
+
+    def _arp(self) -> SendAnnouncement:
+        return self._sends.announcement()
+
+    @property
+    def _sends(self) -> Outbound:
+        """What this host's actions say; only a started host has any."""
+        if self._out is None:
+            raise RuntimeError(f"{self.key}: not started")
+        return self._out
 
     def own_address(self, version: int) -> Address:
         """Our source address in IP `version`: srcip, or the interface's link-local one."""
@@ -105,6 +137,39 @@ class HostState:
         """The skew we advertise and compare with, leaving aside: demoted, promoted, suppressed."""
         return self._priority(False).advskew
 
+    @property
+    def vrrp_priority(self) -> int:
+        """The VRRP priority advertised now: 0 while leaving or faulted."""
+        leaving = self._leave_by is not None or self._plumbing.fault is not None
+        return self._vrrp(leaving or self.no_peer.fault is not None)
+
+    def vrrp_advert(self) -> VrrpAdvertisement:
+        """The VRRP advertisement this host sends now."""
+        c = self.config
+        return VrrpAdvertisement(c.vhid, self.vrrp_priority, c.advert_int, c.addresses)
+
+    @property
+    def advertising(self) -> str:
+        """What the host advertises now, in words: "advskew 240, demote 0", "priority 100"."""
+        if self.config.vrrp:
+            return f"priority {self.vrrp_priority}"
+        mine = self.priority
+        return f"advskew {mine.advskew}, demote {mine.demote}"
+
+    @property
+    def rank(self) -> int:
+        """The VRRP priority elections and the skew time use, leaving aside."""
+        return self._vrrp(False)
+
+    def _vrrp(self, leaving: bool) -> int:
+        return vrrp_priority(
+            self.config,
+            leaving=leaving,
+            promoted=self.promoted,
+            demote=self.demote,
+            suppressed=self._send_errors.suppressed,
+        )
+
     def _priority(self, leaving: bool) -> Priority:
         return advertised(
             self.config,
@@ -131,10 +196,15 @@ class HostState:
 
     @property
     def advert_interval(self) -> timing.Interval:
+        if self.config.vrrp:
+            return timing.seconds(self.config.advert_int / 100)
         return timing.advert_interval(self.config.advbase, self.advskew)
 
     @property
     def master_down_interval(self) -> timing.Interval:
+        if self.config.vrrp:  # with the master's interval and our priority now
+            down = vrrp.master_down_interval(self.rank, self.master_interval, self.config.deadratio)
+            return timing.seconds(down)
         return self._master_down  # the config is frozen: computed once
 
     @property

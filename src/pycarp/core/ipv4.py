@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address
 
-from pycarp.core import packet
+from pycarp.core import packet, vrrp
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.packet import Frame
+
+
+def message_length(config: VirtualHostConfig, version: int) -> int:
+    """The length of a host's advertisements in IP `version`: CARP's is fixed,
+    VRRP's carries the addresses."""
+    if not config.vrrp:
+        return packet.CARP_LEN
+    size = 4 if version == 4 else 16
+    return vrrp.HEADER_LEN + size * sum(a.version == version for a in config.addresses)
 
 
 class Ipv4Wire:
@@ -29,9 +38,9 @@ class Ipv4Wire:
             self._destination = packet.BROADCAST_MAC
         else:
             self._destination = packet.multicast_mac(config.group)
-        # ucarp's 00:00:5e:00:00:<vhid> on request; ARP keeps the NIC's MAC, as in ucarp.
-        self._source = packet.virtual_mac(config.vhid) if config.virtual_mac else mac
-        self._header = packet.ipv4_header(config.srcip, config.group, packet.CARP_LEN, ident=ident)
+        self._source = config.advert_mac(mac, 4)
+        length = message_length(config, 4)
+        self._header = packet.ipv4_header(config.srcip, config.group, length, ident=ident)
 
     def frame(self, message: bytes) -> Frame:
         """The frame that carries one advertisement (`message`, the encoded CARP header)."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address
 
-from pycarp.core import packet
 from pycarp.core.config import VirtualHostConfig
+from pycarp.core.ipv4 import message_length
 from pycarp.core.packet import Frame
 from pycarp.core.packet6 import CARP_GROUP6, ETHERTYPE_IPV6, ipv6_header, multicast_mac6
 
@@ -22,8 +22,8 @@ class Ipv6Wire:
         if link_local is None:  # the runtime refuses such an interface before any host starts
             raise ValueError(f"{config.interface} has no IPv6 link-local address")
         self._destination = multicast_mac6(CARP_GROUP6)
-        self._source = packet.virtual_mac(config.vhid) if config.virtual_mac else mac
-        self._header = ipv6_header(link_local, CARP_GROUP6, packet.CARP_LEN)
+        self._source = config.advert_mac(mac, 6)
+        self._header = ipv6_header(link_local, CARP_GROUP6, message_length(config, 6))
 
     def frame(self, message: bytes) -> Frame:
         return Frame(self._destination, self._source, ETHERTYPE_IPV6, self._header + message)

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from pycarp.core import packet, packet6, unicast
+from pycarp.core import packet, packet6, unicast, vrrp
 from pycarp.core.actions import (
     Action,
     DemotionChanged,
@@ -296,10 +296,14 @@ class Node:
             source, destination, ttl, proto, payload = packet6.parse_ip(datagram)
             if proto != packet.PROTO_CARP or source in self._own_sources.get(interface, ()):
                 return []  # not CARP, or our own advertisement looped back
-            placed = len(payload) > 1 and payload[0] >> 4 == packet.VERSION
+            version = payload[0] >> 4 if len(payload) > 1 else None
+            placed = version in (packet.VERSION, vrrp.VERSION)
             host = self._by_interface.get(interface, {}).get(payload[1]) if placed else None
-            if host is not None and source.version not in host.config.versions:
-                return []  # a family this host does not speak, like another vhid
+            if host is not None and (
+                source.version not in host.config.versions
+                or version != (vrrp.VERSION if host.config.vrrp else packet.VERSION)
+            ):
+                return []  # a family or protocol this host does not speak, like another vhid
             if host is not None and host.config.unicast:
                 key = host.key
                 unicast.check_source(host.config, source, ttl)
@@ -313,6 +317,9 @@ class Node:
                         # so neighbours (VRRPv2 shares protocol 112) are not drops.
                         return []
                     key = host.key
+                    if host.config.vrrp:  # no digest, no counter: checked, it is heard
+                        heard = vrrp.decode(payload, source, destination)
+                        return self._call(host, host.receive(heard, source=source, now=now))
             advert = packet.decode(payload)  # short, bad version, type or checksum: raises
             assert host is not None  # decode() raised for whatever could not be placed
             if not host.signer.verify(advert.counter, advert.digest):

@@ -26,7 +26,11 @@ from pycarp.core.config import VirtualHostConfig
 from pycarp.core.ipv4 import Ipv4Wire
 from pycarp.core.ipv6 import Ipv6Wire
 from pycarp.core.packet import Address, Advertisement, Frame
+from pycarp.core.packet6 import CARP_GROUP6
 from pycarp.core.unicast import Unicast6Wire, UnicastWire
+from pycarp.core.vrrp import VrrpAdvertisement
+
+AnyAdvertisement = Advertisement | VrrpAdvertisement
 
 
 class Wire(Protocol):
@@ -79,18 +83,30 @@ class Outbound:
         self._unicast = tuple(
             UNICAST_WIRES[v](config, mac=mac, link_local=link_local, ident=ident) for v in versions
         )
-        self._announcement = SendAnnouncement(key, mac, config.addresses, link_local)
+        # VRRP's checksum covers the pseudo-header: (source, group) of each family
+        self._ends: dict[int, tuple[Address, Address]] = {}
+        if config.srcip is not None:
+            self._ends[4] = (config.srcip, config.group)
+        if link_local is not None:
+            self._ends[6] = (link_local, CARP_GROUP6)
+        link_mac = config.address_mac
+        announcer = link_mac or mac
+        self._announcement = SendAnnouncement(key, announcer, config.addresses, link_local)
         self._scripts = {
             "up": _script(key, "up", config.upscript, config),
             "down": _script(key, "down", config.downscript, config),
         }
         plumbs = config.plumbs
-        self._add = (AddAddresses(key, config.networks),) if plumbs else ()
-        self._remove = (RemoveAddresses(key, config.networks),) if plumbs else ()
+        self._add = (AddAddresses(key, config.networks, link_mac),) if plumbs else ()
+        self._remove = (RemoveAddresses(key, config.networks, link_mac),) if plumbs else ()
+        self._versions = config.versions
 
-    def advertisement(self, adverts: Sequence[Advertisement]) -> SendAdvertisement | SendUnicast:
+    def advertisement(self, adverts: Sequence[AnyAdvertisement]) -> SendAdvertisement | SendUnicast:
         """One action for every family: `adverts` has one for each, in config.versions' order."""
-        messages = [advert.encode() for advert in adverts]
+        messages = [
+            a.encode(*self._ends[v]) if isinstance(a, VrrpAdvertisement) else a.encode()
+            for a, v in zip(adverts, self._versions, strict=True)
+        ]
         if self._unicast:
             pairs = zip(self._unicast, messages, strict=True)
             datagrams = tuple(d for wire, message in pairs for d in wire.datagrams(message))

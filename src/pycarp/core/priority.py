@@ -10,6 +10,8 @@ from typing import NamedTuple
 from pycarp.core.checkconfig import MAX_GROUP
 from pycarp.core.config import VirtualHostConfig
 from pycarp.core.timing import SUPPRESSED_ADVSKEW
+from pycarp.core.vrrp import LEAVING as VRRP_LEAVING
+from pycarp.core.vrrp import OWNER
 
 LEAVING = 255  # advbase and advskew of a master that is leaving (or faulted)
 
@@ -51,3 +53,28 @@ def advertised(
     highest = LEAVING - 1 if advbase == LEAVING else LEAVING
     lowest = 1 if advbase == 0 else 0
     return Priority(advbase, max(lowest, min(skew, highest)), demote)
+
+
+def vrrp_priority(
+    config: VirtualHostConfig,
+    *,
+    leaving: bool = False,
+    promoted: bool = False,
+    demote: int = 0,
+    suppressed: bool = False,
+) -> int:
+    """The VRRP priority a host advertises now, by the same conditions as advertised().
+
+    Leaving or faulted: 0 (RFC 5798's "stop being master"). Promoted: 255.
+    Demoted in penalty mode: less the penalty, at least 1; failing sends: 1.
+    """
+    if leaving:
+        return VRRP_LEAVING
+    if promoted:
+        return OWNER
+    priority = config.priority
+    if demote and config.demotion == "penalty":
+        priority -= config.penalty
+    if suppressed:
+        priority = 1
+    return max(1, min(priority, OWNER))

@@ -11,13 +11,12 @@ method returns the actions to perform.
 
 from __future__ import annotations
 
-from pycarp.core import election, timing
+from pycarp.core import election, timing, vrrp
 from pycarp.core.actions import (
     Action,
     Link,
     Notice,
     Reason,
-    SendAnnouncement,
     State,
     StateChanged,
 )
@@ -25,6 +24,7 @@ from pycarp.core.config import VirtualHostConfig
 from pycarp.core.hoststate import HostState, PeerInfo
 from pycarp.core.outbound import Outbound
 from pycarp.core.packet import COUNTER_MODULUS, Address, Advertisement
+from pycarp.core.vrrp import BackupHears, MasterHears, VrrpAdvertisement
 
 # A step-down holds off for this long before listening for a master as usual (ucarp's sleep(3)).
 STEPDOWN_HOLD = 3.0
@@ -46,19 +46,26 @@ class VirtualHost(HostState):
         )
         self._link_up = link.up or self.config.ignoreifstate
         actions = self._set_state(State.BACKUP, Reason.STARTED, now=now)
-        self._deadline = self._master_down_at(now) if self._link_up and not self.silent else None
+        listening = self._link_up and not self.silent
+        self._deadline = self._master_down_at(now) if listening else None
+        if listening and self.config.vrrp and self.rank == vrrp.OWNER:
+            actions += self._become_master(Reason.OWNER, now=now)  # RFC 5798 6.4.1
         return actions
 
-    def receive(self, advert: Advertisement, *, source: Address, now: float) -> list[Action]:
+    def receive(
+        self, advert: Advertisement | VrrpAdvertisement, *, source: Address, now: float
+    ) -> list[Action]:
         """A valid (authenticated) advertisement for our vhid from another node."""
         if self.state is State.INIT or not self._link_up:
             return []
         self.adverts_received += 1
-        self.last_peer = PeerInfo(source, advert.advbase, advert.advskew, now, advert.demote)
+        self.last_peer = PeerInfo.of(advert, source, now)
         if self._leave_by is not None:
             return self._stop(now=now)  # the new master is there: break now
         if self.silent:
             return []
+        if isinstance(advert, VrrpAdvertisement):
+            return self._hear_vrrp(advert, source, now=now)
         theirs = timing.advert_interval(advert.advbase, advert.advskew)
         mine = self.priority
         ours = timing.advert_interval(mine.advbase, mine.advskew)
@@ -118,7 +125,8 @@ class VirtualHost(HostState):
         if self._leave_by is not None and now >= self._leave_by:
             return actions + self._stop(now=now)
         if self.state is State.BACKUP:
-            return actions + self._become_master(Reason.MASTER_DOWN, now=now)
+            why = Reason.MASTER_LEAVING if self._master_leaving else Reason.MASTER_DOWN
+            return actions + self._become_master(why, now=now)
         if self.state is State.MASTER:
             return actions + self._advertise(now=now, scheduled=self._deadline)
         return actions
@@ -164,11 +172,11 @@ class VirtualHost(HostState):
         `config`, from a reload, differs from ours only in how we are demoted
         (track, demotion, penalty): it is taken in place, without a restart.
         """
-        before = (self.held, self.priority)
+        before = (self.held, self.priority, self.vrrp_priority)
         was_held, self.demote = self.held, count
         if config is not None:
             self.config = config
-        if (self.held, self.priority) == before:
+        if (self.held, self.priority, self.vrrp_priority) == before:
             return []
         if self.state is State.INIT or self._leave_by is not None:
             return []
@@ -183,8 +191,7 @@ class VirtualHost(HostState):
                 self._deadline = self._master_down_at(now)
             return [Notice(self.key, "no longer demoted: listening for a master")]
         if self.state is State.MASTER:
-            mine = self.priority
-            said = f"demote count {count}: advertising advskew {mine.advskew}, demote {mine.demote}"
+            said = f"demote count {count}: advertising {self.advertising}"
             return [Notice(self.key, said), *self._advertise(now=now)]
         return []
 
@@ -206,13 +213,9 @@ class VirtualHost(HostState):
         if self._leave_by is not None:
             return []  # already leaving
         self._leave_by = now + self.master_down_interval.total
-        actions: list[Action] = [
-            Notice(
-                self.key,
-                "leaving: advertising 255/255, keeping the addresses until a new master advertises",
-            )
-        ]
-        return actions + self._advertise(now=now)
+        signal = "priority 0" if self.config.vrrp else "255/255"
+        said = f"leaving: advertising {signal}, keeping the addresses until a new master advertises"
+        return [Notice(self.key, said), *self._advertise(now=now)]
 
     @property
     def leaving(self) -> bool:
@@ -278,7 +281,7 @@ class VirtualHost(HostState):
             return self._no_peer(detail, now=now)
         if not self._send_errors.failed():
             return []
-        said = [Notice(self.key, "advertisements keep failing: advertising with advskew 240")]
+        said = [Notice(self.key, f"advertisements keep failing: advertising {self.advertising}")]
         if self.state is State.MASTER:
             # ucarp's carp_send_ad_all: announce the weaker skew at once.
             return [*said, *self._advertise(now=now)]
@@ -286,14 +289,37 @@ class VirtualHost(HostState):
 
     # -- internals -------------------------------------------------------
 
-    def _master_down_threshold(self) -> timing.Interval:
-        # ucarp compares a leaving master against deadratio*advbase plus the
-        # skew we currently advertise with.
-        c = self.config
-        return timing.master_down_interval(c.advbase, self.advskew, c.deadratio)
-
-    def _master_down_at(self, now: float) -> float:
-        return now + self.master_down_interval.total
+    def _hear_vrrp(self, advert: VrrpAdvertisement, source: Address, *, now: float) -> list[Action]:
+        """RFC 5798 6.4.2 and 6.4.3, with pycarp's faults and make-before-break."""
+        theirs = advert.priority
+        if self.state is State.MASTER:
+            own = self.own_address(source.version)
+            if vrrp.master_hears(self.vrrp_priority, theirs, own, source) is MasterHears.YIELD:
+                self.master_interval = advert.interval / 100
+                actions = self._set_state(State.BACKUP, Reason.PREFERRED_MASTER, now=now)
+                self._deadline = None if self.silent else self._master_down_at(now)
+                return actions
+            if theirs == vrrp.LEAVING:
+                return self._advertise(now=now)
+            self._delayed_arp = DELAYED_ARP_ADVERTS
+            said = f"master {source} of lower priority {theirs} advertising: re-asserting"
+            return [Notice(self.key, said), self._arp(), *self._advertise(now=now)]
+        heard = vrrp.backup_hears(self.rank, theirs, preempt=self.config.preempt)
+        if self._plumbing.fault is not None:  # faulted: it neither preempts nor takes over
+            heard = BackupHears.LISTEN
+        if heard is BackupHears.SKEW:
+            skew = now + vrrp.skew_time(self.rank, self.master_interval)
+            self._deadline = skew if self._deadline is None else min(self._deadline, skew)
+            self._master_leaving = True
+            return []
+        since = self._lower_since if self._lower_since is not None else now
+        self._lower_since = since if heard is BackupHears.PREEMPT else None
+        if heard is BackupHears.PREEMPT and now >= since + self.config.preempt_delay:
+            return self._become_master(Reason.PREEMPT_PRIORITY, now=now)
+        self.master_interval = advert.interval / 100
+        self._master_leaving = False
+        self._deadline = self._master_down_at(now)
+        return []
 
     def _become_master(self, reason: Reason, *, now: float) -> list[Action]:
         self._plumbing.restart()
@@ -306,9 +332,10 @@ class VirtualHost(HostState):
     def _advertise(self, *, now: float, scheduled: float | None = None) -> list[Action]:
         """Advertise now; `scheduled`: when this one was due (the periodic timer's)."""
         mine = self.priority
-        adverts = []
+        c = self.config
+        adverts: list[Advertisement | VrrpAdvertisement] = [self.vrrp_advert()] if c.vrrp else []
         # One per family, each with a counter of its own (OpenBSD's): a counter is heard once.
-        for _ in self.config.versions:
+        for _ in () if c.vrrp else c.versions:
             self._counter = (self._counter + 1) % COUNTER_MODULUS
             advert = Advertisement(
                 vhid=self.config.vhid,
@@ -340,16 +367,6 @@ class VirtualHost(HostState):
             self._deadline = min(self._deadline, self._leave_by)
         return actions
 
-    def _arp(self) -> SendAnnouncement:
-        return self._sends.announcement()
-
-    @property
-    def _sends(self) -> Outbound:
-        """What this host's actions say; only a started host has any."""
-        if self._out is None:
-            raise RuntimeError(f"{self.key}: not started")
-        return self._out
-
     def _set_state(self, new: State, reason: Reason, *, now: float) -> list[Action]:
         old = self.state
         if new is old:
@@ -373,5 +390,6 @@ class VirtualHost(HostState):
             self._master_total += now - self.since
         if new is not State.MASTER:
             self.promoted = False
+        self._lower_since, self._master_leaving = None, False
         self.transitions[new, reason] += 1
         self.state, self.reason, self.since = new, reason, now

@@ -48,6 +48,13 @@ class VirtualHostStatus:
     min_ttl: int = 1
     master_down: float = 0.0  # seconds: the master-down interval
     master_down_rule: str = "ucarp"  # its formula (timing.master_down_rule)
+    protocol: str = "carp"
+    mac: str = "interface"  # where the host's frames come from (VirtualHostConfig.mac)
+    # VRRP: the priority advertised now, the master's as last heard, and the intervals (s)
+    priority: int | None = None
+    master_priority: int | None = None
+    advert_int: float | None = None
+    master_advert_int: float | None = None
 
     def to_json(self, *, now: float) -> dict[str, Any]:
         # Not asdict(): it deep-copies every field, costly with 255 hosts polled often.
@@ -94,6 +101,8 @@ def host_status(
     elif peer is not None:
         master, mbase, mskew, seen = str(peer.address), peer.advbase, peer.advskew, peer.at
         mdemote = peer.demote
+    if c.vrrp:  # CARP's fields: a VRRP master advertises a priority (master_priority)
+        mbase = mskew = mdemote = None
     transitions: dict[str, dict[str, int]] = {}
     for (state, reason), count in sorted(host.transitions.items(), key=lambda i: i[0][0].value):
         transitions.setdefault(state.value, {})[reason.code] = count
@@ -128,8 +137,28 @@ def host_status(
         peers=tuple(str(p) for p in c.peers),
         min_ttl=c.min_ttl,
         master_down=host.master_down_interval.total,
-        master_down_rule=timing.master_down_rule(c.advbase),
+        master_down_rule=timing.master_down_rule(c.advbase, c.protocol),
+        protocol=c.protocol,
+        mac=c.mac,
+        **_vrrp(host),
     )
+
+
+def _vrrp(host: VirtualHost) -> dict[str, Any]:
+    """The VRRP fields of a host's status (None for a CARP host)."""
+    if not host.config.vrrp:
+        return {}
+    peer = host.last_peer
+    master = host.vrrp_priority if host.state is State.MASTER else None
+    master_int = host.config.advert_int / 100 if master is not None else None
+    if master is None and peer is not None and peer.interval is not None:
+        master, master_int = peer.priority, peer.interval / 100
+    return {
+        "priority": host.vrrp_priority,
+        "master_priority": master,
+        "advert_int": host.config.advert_int / 100,
+        "master_advert_int": master_int,
+    }
 
 
 def _no_peer(host: VirtualHost) -> str | None:

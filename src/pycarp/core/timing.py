@@ -21,6 +21,12 @@ class Interval(NamedTuple):
         return self.seconds + self.micros / 1_000_000
 
 
+def seconds(value: float) -> Interval:
+    """An Interval of `value` seconds, to the microsecond."""
+    micros = round(value * 1_000_000)
+    return Interval(micros // 1_000_000, micros % 1_000_000)
+
+
 def _skew_micros(advskew: int) -> int:
     return advskew * 1_000_000 // 256
 
@@ -47,8 +53,11 @@ def master_down_interval(advbase: int, advskew: int, deadratio: int) -> Interval
     return Interval(advbase * deadratio, _skew_micros(advskew))
 
 
-def master_down_rule(advbase: int) -> str:
-    """Which formula master_down_interval() uses: "ucarp", or "intervals" (advbase 0)."""
+def master_down_rule(advbase: int, protocol: str = "carp") -> str:
+    """Which formula master_down_interval() uses: "ucarp", or "intervals" (advbase 0);
+    "vrrp" is RFC 5798's (core/vrrp.py)."""
+    if protocol == "vrrp3":
+        return "vrrp"
     return "intervals" if advbase == 0 else "ucarp"
 
 

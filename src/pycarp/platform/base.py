@@ -112,18 +112,33 @@ class AddressManager(Protocol):
 
     Async so that a slow kernel or command never stalls the event loop. Each
     call looks the interface up afresh: it may have been recreated meanwhile.
+    With `mac` (a virtual MAC, 00:00:5e:00:0X:YY) the addresses are behind
+    that MAC instead, so ARP and ND answer for them from it: on Linux on a
+    macvlan of the interface, made when needed and deleted once empty.
+    Platforms without (Platform.supports_virtual_mac) refuse it.
     """
 
-    async def add(self, interface: str, networks: Sequence[Network]) -> None:
+    async def add(
+        self, interface: str, networks: Sequence[Network], mac: bytes | None = None
+    ) -> None:
         """Configure each (address, prefix length); one already there is fine."""
         ...
 
-    async def remove(self, interface: str, networks: Sequence[Network]) -> None:
+    async def remove(
+        self, interface: str, networks: Sequence[Network], mac: bytes | None = None
+    ) -> None:
         """Unconfigure exactly these (address, prefix length); one absent is fine."""
         ...
 
-    async def present(self, interface: str) -> set[IPv4Address | IPv6Address]:
+    async def present(
+        self, interface: str, mac: bytes | None = None
+    ) -> set[IPv4Address | IPv6Address]:
         """The addresses configured on the interface now (illumos: on units that are UP)."""
+        ...
+
+    async def virtual_macs(self, interface: str) -> set[bytes]:
+        """The virtual MACs that have addresses of ours behind them on the interface now
+        (Linux: pycarp's macvlans there); empty where there are none."""
         ...
 
     async def close(self) -> None: ...
@@ -131,6 +146,7 @@ class AddressManager(Protocol):
 
 class Platform(Protocol):
     supports_ipv6: bool  # IPv6 CARP (receivers, plumbing) is there
+    supports_virtual_mac: bool  # AddressManager takes a mac (a macvlan on Linux)
 
     def interface_info(self, name: str) -> InterfaceInfo: ...
 

@@ -34,7 +34,7 @@ from pycarp.runtime.events import event_of
 from pycarp.runtime.handler import Commands
 from pycarp.runtime.logsetup import setup_logging
 from pycarp.runtime.metrics import MetricsServer
-from pycarp.runtime.plumbing import AddressQueue
+from pycarp.runtime.plumbing import AddressQueue, remove_stale
 from pycarp.runtime.ports import PLUMBING_WAIT, log_host, open_ports
 from pycarp.runtime.scripts import KILL_GRACE, SerialJobs
 from pycarp.runtime.sdnotify import Notifier
@@ -291,29 +291,10 @@ class Daemon:
         return self.platform.interface_info(name).running
 
     async def remove_stale(self, configs: Iterable[VirtualHostConfig]) -> None:
-        """Addresses of ours left on an interface by a crashed predecessor go."""
+        """Addresses of ours left by a crashed predecessor go (see plumbing.remove_stale)."""
         assert self.addresses is not None
-        by_interface: dict[str, list[VirtualHostConfig]] = {}
-        for config in configs:
-            if config.plumbs:
-                by_interface.setdefault(config.interface, []).append(config)
-        for interface, on_it in by_interface.items():
-            try:
-                present = await self.addresses.present(interface)  # one listing per interface
-                for config in on_it:
-                    stale = [(a, p) for a, p in config.networks if a in present]
-                    if stale:
-                        shown = ", ".join(str(a) for a, _ in stale)
-                        log.warning(
-                            "%s/vhid %d: %s already configured while not MASTER (left by an "
-                            "earlier run?): removing",
-                            interface,
-                            config.vhid,
-                            shown,
-                        )
-                        await self.addresses.remove(interface, stale)
-            except (AddressError, OSError) as exc:
-                log.error("%s: could not check for stale addresses: %s", interface, exc)
+        macs = self.platform.supports_virtual_mac
+        await remove_stale(self.addresses, configs, virtual_macs=macs)
 
     async def _remove_addresses(self, configs: Iterable[VirtualHostConfig]) -> None:
         """At exit: none of our addresses stays behind, whatever happened before."""
@@ -322,7 +303,9 @@ class Daemon:
         if addresses is None:
             return
         # All at once: the queue sends them to the kernel in one call per interface.
-        removals = [addresses.remove(c.interface, c.networks) for c in configs if c.plumbs]
+        removals = [
+            addresses.remove(c.interface, c.networks, c.address_mac) for c in configs if c.plumbs
+        ]
         for outcome in await asyncio.gather(*removals, return_exceptions=True):
             if isinstance(outcome, Exception) and not isinstance(outcome, AddressError | OSError):
                 raise outcome

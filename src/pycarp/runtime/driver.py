@@ -39,6 +39,7 @@ from pycarp.core.actions import (
 )
 from pycarp.core.node import Node
 from pycarp.core.packet import Frame
+from pycarp.core.vrrp import VrrpAdvertisement
 from pycarp.platform.base import (
     AddressError,
     AddressManager,
@@ -235,8 +236,13 @@ class Driver:
         key = action.key
         # Sent when one family's frame left (each failure is logged).
         ok = sum(self._transmit(key, frame, "advertisement") for frame in action.frames) > 0
-        if ok:
-            log.debug("%s: advertisement sent (advskew %d)", key, action.advert.advskew)
+        if ok and log.isEnabledFor(logging.DEBUG):
+            a = action.advert
+            if isinstance(a, VrrpAdvertisement):
+                said = f"priority {a.priority}"
+            else:
+                said = f"advskew {a.advskew}"
+            log.debug("%s: advertisement sent (%s)", key, said)
         return self.node.send_result(key, ok=ok, now=self.now())
 
     def _send_unicast(self, action: SendUnicast) -> list[Action]:
@@ -267,11 +273,11 @@ class Driver:
         return []
 
     def _add_addresses(self, action: AddAddresses) -> list[Action]:
-        self._plumb(action.key, action.networks, add=True)
+        self._plumb(action.key, action.networks, add=True, mac=action.mac)
         return []
 
     def _remove_addresses(self, action: RemoveAddresses) -> list[Action]:
-        self._plumb(action.key, action.networks, add=False)
+        self._plumb(action.key, action.networks, add=False, mac=action.mac)
         return []
 
     def _run_script(self, action: RunScript) -> list[Action]:
@@ -346,7 +352,9 @@ class Driver:
             return False
         return True
 
-    def _plumb(self, key: HostKey, networks: Sequence[Network], *, add: bool) -> None:
+    def _plumb(
+        self, key: HostKey, networks: Sequence[Network], *, add: bool, mac: bytes | None
+    ) -> None:
         """Start the change now, whatever scripts run; an add's outcome goes back to the core.
 
         The changes reach the address queue (runtime.plumbing) in the order made.
@@ -358,7 +366,9 @@ class Driver:
 
         async def change() -> None:
             try:
-                await (manager.add if add else manager.remove)(key.interface, networks)
+                # A mac only when there is one: managers written before it still fit.
+                args = (key.interface, networks) if mac is None else (key.interface, networks, mac)
+                await (manager.add if add else manager.remove)(*args)
             except (AddressError, OSError) as exc:
                 if add:  # the core says it once per episode, and retries
                     log.debug("%s: adding %s failed: %s", key, shown, exc)

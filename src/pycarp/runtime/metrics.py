@@ -106,6 +106,9 @@ class _Families:
             "pycarp_vhost_demote", "The demote count advertised now (0..255).", VHOST
         )
         self.advskew = _gauge("pycarp_vhost_advskew", "The advskew advertised now.", VHOST)
+        self.priority = _gauge(
+            "pycarp_vhost_priority", "The VRRP priority advertised now (VRRP hosts).", VHOST
+        )
         self.demoted = _gauge(
             "pycarp_vhost_demoted", "1 while the virtual host is demoted by its groups.", VHOST
         )
@@ -156,6 +159,7 @@ class _Families:
             (self.adverts_received, "adverts_received"),
             (self.demote, "demote"),
             (self.advskew, "advskew"),
+            (self.priority, "priority"),
             (self.master_seconds, "master_seconds"),
         )
         for family, field in numbers:

@@ -6,7 +6,8 @@ netlink requests at once on one socket: the kernel's answers overflowed it
 in one queue, served one call at a time; consecutive requests of the same
 kind for the same interface go to the platform as one call (one interface
 lookup), and a failed call is tried again with backoff before its requests
-fail. The caller (a per-host job) awaits its own request only.
+fail. The caller (a per-host job) awaits its own request only. Requests
+behind a virtual MAC (`mac`) batch only with those behind the same MAC.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pycarp.core import vrrp
 from pycarp.core.actions import Network
+from pycarp.core.config import VirtualHostConfig
 from pycarp.core.packet import Address
 from pycarp.platform.base import AddressError, AddressManager
 
@@ -37,6 +40,12 @@ class Request:
     interface: str
     networks: tuple[Network, ...]
     done: asyncio.Future[None] = field(repr=False)
+    mac: bytes | None = None
+
+    @property
+    def batch(self) -> tuple[str, str, bytes | None]:
+        """What requests share to go to the platform as one call."""
+        return self.op, self.interface, self.mac
 
 
 class AddressQueue:
@@ -52,15 +61,21 @@ class AddressQueue:
         self._worker: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # present() and the worker take turns
 
-    async def add(self, interface: str, networks: Networks) -> None:
-        await self._submit("add", interface, networks)
+    async def add(self, interface: str, networks: Networks, mac: bytes | None = None) -> None:
+        await self._submit("add", interface, networks, mac)
 
-    async def remove(self, interface: str, networks: Networks) -> None:
-        await self._submit("remove", interface, networks)
+    async def remove(self, interface: str, networks: Networks, mac: bytes | None = None) -> None:
+        await self._submit("remove", interface, networks, mac)
 
-    async def present(self, interface: str) -> set[Address]:
+    async def present(self, interface: str, mac: bytes | None = None) -> set[Address]:
         async with self._lock:
-            return await self.manager.present(interface)
+            if mac is None:  # a mac only when there is one: managers made before it fit
+                return await self.manager.present(interface)
+            return await self.manager.present(interface, mac)
+
+    async def virtual_macs(self, interface: str) -> set[bytes]:
+        async with self._lock:
+            return await self.manager.virtual_macs(interface)
 
     async def close(self) -> None:
         worker, self._worker = self._worker, None
@@ -74,10 +89,10 @@ class AddressQueue:
         await self.manager.close()
 
     async def _submit(
-        self, op: Literal["add", "remove"], interface: str, networks: Networks
+        self, op: Literal["add", "remove"], interface: str, networks: Networks, mac: bytes | None
     ) -> None:
         loop = asyncio.get_running_loop()
-        request = Request(op, interface, tuple(networks), loop.create_future())
+        request = Request(op, interface, tuple(networks), loop.create_future(), mac)
         self._pending.append(request)
         if self._worker is None or self._worker.done():
             self._worker = loop.create_task(self._serve())
@@ -89,8 +104,7 @@ class AddressQueue:
             while (
                 self._pending
                 and len(batch) < MAX_BATCH
-                and (self._pending[0].op, self._pending[0].interface)
-                == (batch[0].op, batch[0].interface)
+                and self._pending[0].batch == batch[0].batch
             ):
                 batch.append(self._pending.popleft())
             self._current = batch
@@ -102,7 +116,7 @@ class AddressQueue:
         first = batch[0]
         networks = [n for r in batch for n in r.networks]
         try:
-            await self._call(first.op, first.interface, networks)
+            await self._call(first, networks)
         except AddressError as exc:
             if len(batch) == 1:
                 _settle(first, exc)
@@ -129,26 +143,31 @@ class AddressQueue:
                 _settle(request, None)
 
     async def _single(self, request: Request) -> None:
-        await self._attempt(request.op, request.interface, request.networks)
+        await self._attempt(request, request.networks)
 
-    async def _call(self, op: str, interface: str, networks: Networks) -> None:
+    async def _call(self, first: Request, networks: Networks) -> None:
+        """The batch that `first` leads, tried again after each delay."""
         for delay in (*self._retry_delays, None):
             try:
-                await self._attempt(op, interface, networks)
+                await self._attempt(first, networks)
                 return
             except AddressError as exc:
                 if delay is None:
                     raise
-                log.debug("%s on %s failed (%s): again in %.2fs", op, interface, exc, delay)
+                what = f"{first.op} on {first.interface}"
+                log.debug("%s failed (%s): again in %.2fs", what, exc, delay)
             await asyncio.sleep(delay)
 
-    async def _attempt(self, op: str, interface: str, networks: Networks) -> None:
+    async def _attempt(self, first: Request, networks: Networks) -> None:
         """One call to the platform; whatever it raises of the system's is an AddressError."""
-        method = self.manager.add if op == "add" else self.manager.remove
+        method = self.manager.add if first.op == "add" else self.manager.remove
         try:
-            await method(interface, networks)
+            if first.mac is None:
+                await method(first.interface, networks)
+            else:
+                await method(first.interface, networks, first.mac)
         except OSError as exc:  # an adapter that let one through
-            raise AddressError(f"{interface}: {exc.strerror or exc}") from exc
+            raise AddressError(f"{first.interface}: {exc.strerror or exc}") from exc
 
 
 def _settle(request: Request, error: AddressError | None) -> None:
@@ -158,3 +177,54 @@ def _settle(request: Request, error: AddressError | None) -> None:
         request.done.set_result(None)
     else:
         request.done.set_exception(error)
+
+
+def stale_macs(vhid: int) -> tuple[bytes, bytes]:
+    """The virtual MACs an earlier run may have left a vhid's addresses behind, whatever
+    its config said then: VRRP's IPv4 one (CARP's too) and VRRP's IPv6 one."""
+    return vrrp.virtual_mac(vhid, 4), vrrp.virtual_mac(vhid, 6)
+
+
+async def remove_stale(
+    addresses: AddressManager, configs: Iterable[VirtualHostConfig], *, virtual_macs: bool
+) -> None:
+    """Addresses of ours left by a crashed predecessor go: on the interfaces and, with
+    ``virtual_macs`` (the platform has them), behind the vhids' virtual MACs, whose
+    macvlan goes with its last address (an empty one left is reused by the next add)."""
+    by_interface: dict[str, list[VirtualHostConfig]] = {}
+    for config in configs:
+        if config.plumbs:
+            by_interface.setdefault(config.interface, []).append(config)
+    for interface, on_it in by_interface.items():
+        try:
+            found = await addresses.virtual_macs(interface) if virtual_macs else set()
+        except (AddressError, OSError) as exc:
+            log.error("%s: could not check for stale virtual MACs: %s", interface, exc)
+            found = set()
+        places = [None, *(m for c in on_it for m in stale_macs(c.vhid) if m in found)]
+        for mac in dict.fromkeys(places):  # one listing per interface and MAC
+            try:
+                present = await addresses.present(interface, mac)
+                for config in on_it:
+                    if mac is None or mac in stale_macs(config.vhid):
+                        await _remove_stale_of(addresses, config, present, mac)
+            except (AddressError, OSError) as exc:
+                log.error("%s: could not check for stale addresses: %s", interface, exc)
+
+
+async def _remove_stale_of(
+    addresses: AddressManager, config: VirtualHostConfig, present: set[Address], mac: bytes | None
+) -> None:
+    stale = [(a, p) for a, p in config.networks if a in present]
+    if not stale:
+        return
+    shown = ", ".join(str(a) for a, _ in stale)
+    behind = "" if mac is None else f" behind {mac.hex(':')}"
+    log.warning(
+        "%s/vhid %d: %s already configured%s while not MASTER (left by an earlier run?): removing",
+        config.interface,
+        config.vhid,
+        shown,
+        behind,
+    )
+    await addresses.remove(config.interface, stale, mac)

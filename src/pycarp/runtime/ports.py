@@ -124,16 +124,23 @@ def needs_privileges(what: str, exc: OSError) -> CarpError:
 
 
 def log_host(c: VirtualHostConfig) -> None:
+    if c.vrrp:
+        timing = f"VRRPv3, priority {c.priority}, advert_int {c.advert_int / 100:g} s"
+        if c.preempt_delay:
+            timing += f", preempt_delay {c.preempt_delay:g} s"
+    else:
+        timing = f"advbase {c.advbase}, advskew {c.advskew}"
+    mac = "" if c.mac == "interface" else f", {c.mac} MAC"
     log.info(
-        "%s/vhid %d: virtual address %s, advbase %d, advskew %d, %s%s%s",
+        "%s/vhid %d: virtual address %s, %s, %s%s%s%s",
         c.interface,
         c.vhid,
         ", ".join(f"{a}/{p}" for a, p in c.networks),
-        c.advbase,
-        c.advskew,
+        timing,
         _destination(c),
         ", preempt" if c.preempt else "",
         ", built-in plumbing" if c.plumbs else "",
+        mac,
     )
 
 

@@ -88,7 +88,7 @@ def _config_vips(path: str, problems: list[Problem]) -> list[Vip]:
             vhost.vhid,
             vhost.srcip,
             vhost.password,
-            vhost.virtual_mac,
+            vhost.mac == "ucarp",
             prefix.format(index),
         )
         for index, vhost in enumerate(settings.vhosts)

@@ -55,6 +55,7 @@ class IllumosPlatform:
     """Implements pycarp.platform.base.Platform; the seams default to the real OS."""
 
     supports_ipv6 = False  # not yet: ifconfig inet6 units, an IPv6 receiver
+    supports_virtual_mac = False  # addresses stay on the interface's own MAC
 
     def __init__(
         self,

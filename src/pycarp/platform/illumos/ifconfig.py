@@ -14,6 +14,8 @@ daemon needs no memory of N) and runs `down` then `unplumb` on it, like the
 scenario's vip-down.sh. The physical interface (unit 0) is never taken down.
 
 Commands run through an injectable async Runner, so tests can record them.
+A virtual MAC (`mac`) is refused: logical interfaces
+share their physical interface's MAC, and no VNIC is made for them.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ _INET_RE = re.compile(
 )
 _IFNAME_RE = re.compile(r"[A-Za-z0-9_.]{1,31}")  # no ":" (that is a logical unit) and no "-"
 _UNSPECIFIED = IPv4Address("0.0.0.0")
+NO_VIRTUAL_MAC = "a virtual MAC is not supported on illumos"
 
 
 async def run_command(argv: Sequence[str], timeout: float = COMMAND_TIMEOUT) -> tuple[int, str]:
@@ -137,7 +140,9 @@ def parse_ifconfig(output: str) -> list[LogicalInterface]:
     return found
 
 
-def _check(interface: str, networks: Sequence[Network]) -> None:
+def _check(interface: str, networks: Sequence[Network], mac: bytes | None = None) -> None:
+    if mac is not None:
+        raise AddressError(f"{interface}: {NO_VIRTUAL_MAC} (mac {mac.hex(':')})")
     # The name goes into argv: refuse anything that could read as an option or a unit.
     if not _IFNAME_RE.fullmatch(interface):
         raise AddressError(f"{interface!r}: not a physical interface name")
@@ -170,8 +175,10 @@ class IfconfigAddressManager:
             raise AddressError(f"{interface}: no such interface (not in `ifconfig -a`)")
         return [b for b in blocks if b.physical == interface and b.ipv4]
 
-    async def add(self, interface: str, networks: Sequence[Network]) -> None:
-        _check(interface, networks)
+    async def add(
+        self, interface: str, networks: Sequence[Network], mac: bytes | None = None
+    ) -> None:
+        _check(interface, networks, mac)
         async with self._lock:
             units = await self._units(interface)
             for address, prefixlen in networks:
@@ -188,8 +195,10 @@ class IfconfigAddressManager:
                 said = await self._run(interface, "addif", f"{address}/{prefixlen}", "up")
                 log.debug("%s/%s on %s: %s", address, prefixlen, interface, said.strip())
 
-    async def remove(self, interface: str, networks: Sequence[Network]) -> None:
-        _check(interface, networks)
+    async def remove(
+        self, interface: str, networks: Sequence[Network], mac: bytes | None = None
+    ) -> None:
+        _check(interface, networks, mac)
         async with self._lock:
             units = await self._units(interface)
             for address, prefixlen in networks:
@@ -200,13 +209,19 @@ class IfconfigAddressManager:
                         await self._run(unit.name, "down")
                         await self._run(unit.name, "unplumb")
 
-    async def present(self, interface: str) -> set[IPv4Address | IPv6Address]:
+    async def present(
+        self, interface: str, mac: bytes | None = None
+    ) -> set[IPv4Address | IPv6Address]:
         """Addresses of the interface's IPv4 units that are UP (a down unit does not serve)."""
-        _check(interface, ())
+        _check(interface, (), mac)
         units = await self._units(interface)
         return {
             u.address for u in units if u.up and u.address is not None and u.address != _UNSPECIFIED
         }
+
+    async def virtual_macs(self, interface: str) -> set[bytes]:
+        """None: addresses here are never behind a virtual MAC."""
+        return set()
 
     async def close(self) -> None:
         """Nothing to release: every command is a process of its own."""

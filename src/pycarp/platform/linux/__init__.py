@@ -32,6 +32,7 @@ class LinuxPlatform:
     """Implements pycarp.platform.base.Platform; every socket opens in the caller's netns."""
 
     supports_ipv6 = True
+    supports_virtual_mac = True
 
     def interface_info(self, name: str) -> InterfaceInfo:
         return interface_info(name)
