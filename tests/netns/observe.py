@@ -82,17 +82,19 @@ def vip_entries(host: Host, vips: Sequence[str]) -> set[str]:
     return {v for v in vips if v in present}
 
 
-def ip_entries(host: Host) -> list[dict[str, Any]]:
-    """The address entries of `ip -j addr` for the host's eth0."""
-    out = host.run("ip", "-j", "addr", "show", "dev", host.ifname).stdout
+def ip_entries(host: Host, *, every_link: bool = False) -> list[dict[str, Any]]:
+    """The address entries of `ip -j addr` for the host's eth0 (every link: its macvlans too)."""
+    out = host.run("ip", "-j", "addr", "show", *(() if every_link else ("dev", host.ifname))).stdout
     return [a for link in json.loads(out) for a in link.get("addr_info", []) if "local" in a]
 
 
-def global_addresses(host: Host, family: str | None = None) -> set[str]:
+def global_addresses(
+    host: Host, family: str | None = None, *, every_link: bool = False
+) -> set[str]:
     """The global addresses on the host's eth0 as "addr/len"; family "inet" or "inet6" only."""
     return {
         f"{a['local']}/{a['prefixlen']}"
-        for a in ip_entries(host)
+        for a in ip_entries(host, every_link=every_link)
         if a.get("scope") == "global" and family in (None, a.get("family"))
     }
 
@@ -108,11 +110,18 @@ def tentative(host: Host) -> bool:
     return any(a.get("tentative") for a in ip_entries(host))
 
 
-def all_plumbed(host: Host, monitor: AddressMonitor, vips: Sequence[str], timeout: float) -> float:
+def all_plumbed(
+    host: Host,
+    monitor: AddressMonitor,
+    vips: Sequence[str],
+    timeout: float,
+    *,
+    every_link: bool = False,
+) -> float:
     """Wait until every vip ("addr/len") is on the host; when the kernel added the last one."""
 
     def missing() -> set[str]:
-        return set(vips) - global_addresses(host)
+        return set(vips) - global_addresses(host, every_link=every_link)
 
     assert wait_until(lambda: not missing(), timeout), f"{len(missing())} of {len(vips)} missing"
     # ip monitor writes its lines a moment later.
@@ -334,3 +343,19 @@ class Tcpdump:
             for m in map(_GARP.match, self.lines())
             if m and m[3] == m[4]
         ]
+
+
+def tshark_vrrp(
+    host: Host, pcap: Path, expression: str, *more: str, count: int = 3
+) -> list[list[str]]:
+    """`count` packets captured on host, as tshark decodes them: VRRP's fields, then `more`."""
+    host.run("timeout", "5", "tcpdump", "-p", "-i", host.ifname, "-w", str(pcap), "-c", str(count),
+             expression, check=False)  # fmt: skip
+    names = ["vrrp.version", "vrrp.type", "vrrp.virt_rtr_id", "vrrp.prio"]
+    names += ["vrrp.checksum.status", "eth.src", *more]
+    argv = ["tshark", "-r", str(pcap), "-T", "fields", "-E", "separator=,", "-Y", "vrrp"]
+    for name in names:
+        argv += ["-e", name]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return [line.split(",") for line in done.stdout.splitlines() if line]

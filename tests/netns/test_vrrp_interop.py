@@ -12,7 +12,6 @@ advertisement, 0.61 s after a priority-0 one.
 from __future__ import annotations
 
 import itertools
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pycarp.lab import Host
 from pycarp.lab.keepalived import Instance, Keepalived
 from pycarp.lab.probe import PingProbe, longest_silence_ms, probe_results
 from tests.netns.daemons import Daemons, Net, TomlDaemon, VHost
+from tests.netns.observe import tshark_vrrp
 
 pytestmark = pytest.mark.netns
 
@@ -195,21 +195,11 @@ def test_tshark_decodes_pycarps_vrrp3_with_a_good_checksum(group: Group) -> None
     net = group.net
     pc = group.pycarp(net.a, 200, advert_int=0.1).start()
     pc.wait_state(group.vrid, "MASTER", ELECTION)
-    pcap = group.top / "vrrp.pcap"
-    net.b.run("timeout", "3", "tcpdump", "-p", "-i", net.b.ifname, "-w", str(pcap),
-              "-c", "5", f"ip proto 112 and src {net.a.ip}", check=False)  # fmt: skip
-    names = ["vrrp.version", "vrrp.type", "vrrp.virt_rtr_id", "vrrp.prio", "vrrp.short_adver_int"]
-    names += ["vrrp.checksum.status", "ip.ttl", "eth.src", "vrrp.ip_addr"]
-    argv = ["tshark", "-r", str(pcap), "-T", "fields", "-E", "separator=,", "-Y", "vrrp"]
-    for name in names:
-        argv += ["-e", name]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    rows = [line.split(",") for line in done.stdout.splitlines() if line]
-    assert len(rows) == 5, done.stdout
+    rows = tshark_vrrp(net.b, group.top / "vrrp.pcap", f"ip proto 112 and src {net.a.ip}",
+                       "vrrp.short_adver_int", "ip.ttl", "vrrp.ip_addr", count=5)  # fmt: skip
+    assert len(rows) == 5, rows
     good = "1"  # Wireshark's PROTO_CHECKSUM_E_GOOD
     for row in rows:
-        assert row[:5] == ["3", "1", str(group.vrid), "200", "10"], row
-        assert row[5:7] == [good, "255"], row
-        assert row[7] == f"00:00:5e:00:01:{group.vrid:02x}", row  # the virtual MAC
-        assert row[8] == group.vip, row
+        assert row[:5] == ["3", "1", str(group.vrid), "200", good], row
+        assert row[5] == f"00:00:5e:00:01:{group.vrid:02x}", row  # the virtual MAC
+        assert row[6:] == ["10", "255", group.vip], row

@@ -17,7 +17,7 @@ import pytest
 from pycarp.lab import Host, Lab
 from pycarp.lab.keepalived import Instance, Keepalived
 from tests.netns.daemons import Daemons, VHost
-from tests.netns.observe import global_addresses
+from tests.netns.observe import global_addresses, tshark_vrrp
 
 pytestmark = pytest.mark.netns
 
@@ -84,6 +84,13 @@ def test_ipv6_vrrp3_with_keepalived_both_ways(lab: Lab, daemons: Daemons, tmp_pa
     vhost = VHost(VRID, (f"{VRRP6_VIP}/64",), extra=('protocol = "vrrp3"', "priority = 200"))
     pc = daemons.toml(a, [vhost]).start()
     pc.wait_state(VRID, "MASTER", ELECTION)
+    rows = tshark_vrrp(b, tmp_path / "vrrp6.pcap", "ip6 proto 112", "ipv6.dst", "ipv6.hlim")
+    assert len(rows) == 3
+    good = "1"  # Wireshark's PROTO_CHECKSUM_E_GOOD
+    vmac6 = f"00:00:5e:00:02:{VRID:02x}"
+    assert all(r == ["3", "1", str(VRID), "200", good, vmac6, "ff02::12", "255"] for r in rows), (
+        rows
+    )
     instance = Instance(vrid=VRID, priority=100, addresses=(f"{VRRP6_VIP}/64",))
     ka = keepalived(b, tmp_path, instance)
     ka.start()

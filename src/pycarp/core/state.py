@@ -302,7 +302,7 @@ class VirtualHost(HostState):
             if theirs == vrrp.LEAVING:
                 return self._advertise(now=now)
             self._delayed_arp = DELAYED_ARP_ADVERTS
-            said = f"master {source} of lower priority {theirs} advertising: re-asserting"
+            said = f"master {source} (priority {theirs}, ours {self.vrrp_priority}): re-asserting"
             return [Notice(self.key, said), self._arp(), *self._advertise(now=now)]
         heard = vrrp.backup_hears(self.rank, theirs, preempt=self.config.preempt)
         if self._plumbing.fault is not None:  # faulted: it neither preempts nor takes over
