@@ -42,6 +42,18 @@ UP_SCRIPT = "/usr/local/sbin/vip-up"
 DOWN_SCRIPT = "/usr/local/sbin/vip-down"
 
 
+def rfc1071(data: bytes) -> int:
+    """The Internet checksum word by word with the end-around carry (RFC 1071, 4.1):
+    the reference the tests hold the codecs' arithmetic to."""
+    if len(data) % 2:
+        data += b"\x00"
+    total = 0
+    for i in range(0, len(data), 2):
+        total += (data[i] << 8) | data[i + 1]
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
 def links(interface: str) -> Link:
     """Node.start()'s `links`: every interface has MAC and carrier."""
     return LINK

@@ -18,7 +18,7 @@ from pycarp.core.errors import DropReason, PacketError
 from pycarp.core.ipv4 import Ipv4Wire
 from pycarp.core.node import Node
 from pycarp.core.packet import Advertisement
-from tests.helpers import datagram, links, make_config
+from tests.helpers import datagram, links, make_config, rfc1071
 
 VECTORS = Path(__file__).resolve().parents[1] / "data" / "vectors"
 
@@ -321,17 +321,6 @@ def test_checksum_known_values() -> None:
     assert packet.checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0xFFFF - 0xDDF2
     # A header with its checksum in place sums to zero.
     assert packet.checksum(BASE) == 0
-
-
-def rfc1071(data: bytes) -> int:
-    """The checksum word by word, as RFC 1071 computes it: the reference."""
-    if len(data) % 2:
-        data += b"\x00"
-    total = 0
-    for i in range(0, len(data), 2):
-        total += (data[i] << 8) | data[i + 1]
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 @given(st.binary(max_size=120) | st.sampled_from([b"\xff\xff" * 18, b"\x00" * 36, b"\xff\xff"]))

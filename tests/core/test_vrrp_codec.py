@@ -26,7 +26,7 @@ from pycarp.core.errors import DropReason, PacketError
 from pycarp.core.node import Node
 from pycarp.core.packet import Address
 from pycarp.core.vrrp import VrrpAdvertisement
-from tests.helpers import MAC, of_type
+from tests.helpers import MAC, of_type, rfc1071
 
 SRC4 = IPv4Address("198.51.100.1")
 PEER4 = IPv4Address("198.51.100.2")
@@ -39,17 +39,6 @@ GROUP6 = IPv6Address("ff02::12")
 VIP6 = IPv6Address("2001:db8::100")
 VRID = 7
 PROPERTY = settings(max_examples=200, deadline=None)
-
-
-def rfc1071(data: bytes) -> int:
-    """The Internet checksum, word by word with the end-around carry (RFC 1071, 4.1)."""
-    if len(data) % 2:
-        data += b"\x00"
-    total = 0
-    for i in range(0, len(data), 2):
-        total += (data[i] << 8) | data[i + 1]
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def pseudo(source: Address, destination: Address, length: int) -> bytes:
@@ -164,6 +153,16 @@ def test_trailing_bytes_beyond_the_addresses_are_not_part_of_the_message() -> No
     assert vrrp.decode(message + bytes(6), SRC4, GROUP4) == advert4()  # Ethernet padding
 
 
+def round_trip(advert: VrrpAdvertisement, source: Address, group: Address) -> None:
+    """Encoded from source to group: the length, the checksum by RFC 1071, decoded back."""
+    message = advert.encode(source, group)
+    assert len(message) == 8 + len(source.packed) * len(advert.addresses)
+    assert int.from_bytes(message[6:8], "big") == rfc1071(
+        pseudo(source, group, len(message)) + message[:6] + b"\x00\x00" + message[8:]
+    )
+    assert vrrp.decode(message, source, group) == advert
+
+
 ipv4s = st.builds(IPv4Address, st.integers(min_value=0, max_value=2**32 - 1))
 ipv6s = st.builds(IPv6Address, st.integers(min_value=0, max_value=2**128 - 1))
 
@@ -179,13 +178,7 @@ ipv6s = st.builds(IPv6Address, st.integers(min_value=0, max_value=2**128 - 1))
 def test_ipv4_round_trip(
     vrid: int, priority: int, interval: int, addresses: list[IPv4Address], source: IPv4Address
 ) -> None:
-    advert = VrrpAdvertisement(vrid, priority, interval, tuple(addresses))
-    message = advert.encode(source, GROUP4)
-    assert len(message) == 8 + 4 * len(addresses)
-    assert int.from_bytes(message[6:8], "big") == rfc1071(
-        pseudo(source, GROUP4, len(message)) + message[:6] + b"\x00\x00" + message[8:]
-    )
-    assert vrrp.decode(message, source, GROUP4) == advert
+    round_trip(VrrpAdvertisement(vrid, priority, interval, tuple(addresses)), source, GROUP4)
 
 
 @PROPERTY
@@ -199,13 +192,7 @@ def test_ipv4_round_trip(
 def test_ipv6_round_trip(
     vrid: int, priority: int, interval: int, addresses: list[IPv6Address], source: IPv6Address
 ) -> None:
-    advert = VrrpAdvertisement(vrid, priority, interval, tuple(addresses))
-    message = advert.encode(source, GROUP6)
-    assert len(message) == 8 + 16 * len(addresses)
-    assert int.from_bytes(message[6:8], "big") == rfc1071(
-        pseudo(source, GROUP6, len(message)) + message[:6] + b"\x00\x00" + message[8:]
-    )
-    assert vrrp.decode(message, source, GROUP6) == advert
+    round_trip(VrrpAdvertisement(vrid, priority, interval, tuple(addresses)), source, GROUP6)
 
 
 @PROPERTY

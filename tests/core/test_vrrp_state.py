@@ -537,3 +537,16 @@ def test_on_a_lan_the_owner_takes_over_at_its_start() -> None:
     (add,) = [a for _, a in lan.member("r0").timed(AddAddresses)]
     assert add.mac == vrrp.virtual_mac(VRID, 4)
     assert of_type(lan.member("r0").actions(), SendAnnouncement) != []
+
+
+def test_a_vrrp_step_down_advertises_priority_0_first() -> None:
+    """SIGUSR2 on a VRRP master: the backups take over after their skew time, not 3.6 s."""
+    host = VirtualHost(vrrp_config(priority=200), counter=0)
+    host.start(now=0.0, link=Link(MAC))
+    host.on_timer(now=host.next_deadline() or 0.0)
+    assert host.state is State.MASTER
+    actions = host.force_backup(now=10.0)
+    (sent,) = [a for a in actions if isinstance(a, SendAdvertisement)]
+    assert isinstance(sent.advert, VrrpAdvertisement) and sent.advert.priority == 0
+    assert actions.index(sent) == 0  # before the addresses go
+    assert host.state is State.BACKUP

@@ -25,6 +25,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -353,6 +354,15 @@ class TomlDaemon(Daemon):
 
         assert wait_until(met, timeout), f"not all {state} in {timeout} s\n{self.describe()}"
         return found[-1]
+
+    def entered(self, state: str, timeout: float) -> tuple[float, float]:
+        """(earliest, latest) wall-clock time at which the hosts entered `state`, once all
+        have; none of them faulted."""
+        hosts = self.wait_all(state, timeout)
+        now = time.time()
+        starts = [now - h["for"] for h in hosts.values()]
+        assert not any(h["fault"] for h in hosts.values()), self.describe()
+        return min(starts), max(starts)
 
     def stepdown(self, vhid: int | None = None) -> subprocess.CompletedProcess[str]:
         args = [] if vhid is None else [str(vhid)]

@@ -10,13 +10,12 @@ changed state: "for" seconds ago), both on this machine's clock.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
 from pycarp.lab import Lab
-from tests.netns.daemons import Daemons, TomlDaemon, VHost, all_vips
+from tests.netns.daemons import Daemons, VHost, all_vips
 from tests.netns.observe import AddressMonitor, all_plumbed
 
 pytestmark = pytest.mark.netns
@@ -33,15 +32,6 @@ def scale_vhosts(advskew: int = 0) -> list[VHost]:
     ]
 
 
-def transition_time(daemon: TomlDaemon, state: str, timeout: float) -> tuple[float, float]:
-    """(earliest, latest) wall-clock time at which the hosts entered `state`."""
-    hosts = daemon.wait_all(state, timeout)
-    now = time.time()
-    starts = [now - h["for"] for h in hosts.values()]
-    assert not any(h["fault"] for h in hosts.values()), daemon.describe()
-    return min(starts), max(starts)
-
-
 def test_255_virtual_hosts_are_plumbed_within_2s_as_master_and_after_a_takeover(
     lab: Lab, daemons: Daemons, tmp_path: Path
 ) -> None:
@@ -55,7 +45,7 @@ def test_255_virtual_hosts_are_plumbed_within_2s_as_master_and_after_a_takeover(
     mon_b = AddressMonitor(b, tmp_path / "b.monitor").start(limit=120)
     master = daemons.toml(a, vhosts).start()
     try:
-        first, _ = transition_time(master, "MASTER", 20.0)
+        first, _ = master.entered("MASTER", 20.0)
         plumbed = all_plumbed(a, mon_a, vips, 10.0)
         print(f"master: all {COUNT} addresses {plumbed - first:.3f} s after the transition")
         assert plumbed - first <= PLUMB_BOUND, f"{plumbed - first:.3f} s\n{master.describe()}"
@@ -65,7 +55,7 @@ def test_255_virtual_hosts_are_plumbed_within_2s_as_master_and_after_a_takeover(
         assert not set(vips) & set(b.addresses())
 
         master.kill()  # no hand-over: the backups take over after master-down
-        first, _ = transition_time(backup, "MASTER", 20.0)
+        first, _ = backup.entered("MASTER", 20.0)
         plumbed = all_plumbed(b, mon_b, vips, 10.0)
         print(f"takeover: all {COUNT} addresses {plumbed - first:.3f} s after the transition")
         assert plumbed - first <= PLUMB_BOUND, f"{plumbed - first:.3f} s\n{backup.describe()}"

@@ -203,3 +203,19 @@ def test_tshark_decodes_pycarps_vrrp3_with_a_good_checksum(group: Group) -> None
         assert row[:5] == ["3", "1", str(group.vrid), "200", good], row
         assert row[5] == f"00:00:5e:00:01:{group.vrid:02x}", row  # the virtual MAC
         assert row[6:] == ["10", "255", group.vip], row
+
+
+def test_a_step_down_hands_over_at_the_skew_time(group: Group) -> None:
+    """`pycarp stepdown` advertises priority 0: keepalived takes over after 0.61 s, not 3.61."""
+    net = group.net
+    pc = group.pycarp(net.a, 200, extra=("preempt = false",)).start()
+    pc.wait_state(group.vrid, "MASTER", ELECTION)
+    ka = group.keepalived(net.b, 100).start()
+    assert ka.wait_state(group.vrid, "BACKUP", ELECTION), group.describe()
+    time.sleep(1.0)
+    asked = time.monotonic()
+    assert pc.stepdown(group.vrid).returncode == 0
+    assert ka.wait_state(group.vrid, "MASTER", 2.0), group.describe()
+    assert time.monotonic() - asked < 2.0
+    after = pc.wait_host(group.vrid, lambda h: h["master"] == net.b.ip, 3.0)
+    assert after["state"] == "BACKUP" and after["master_priority"] == 100

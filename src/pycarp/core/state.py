@@ -150,7 +150,10 @@ class VirtualHost(HostState):
         """Step down (SIGUSR2): BACKUP now, a master again only if nobody else is."""
         if self.state is not State.MASTER or self._leave_by is not None:
             return []
-        actions = self._set_state(State.BACKUP, Reason.FORCED, now=now)
+        # VRRP: priority 0 first, so a backup takes over after its skew time (RFC 5798's hand-over)
+        leaving = self.vrrp_advert()._replace(priority=vrrp.LEAVING) if self.config.vrrp else None
+        actions: list[Action] = [self._sends.advertisement([leaving])] if leaving else []
+        actions += self._set_state(State.BACKUP, Reason.FORCED, now=now)
         self._deadline = None if self.silent else self._master_down_at(now + STEPDOWN_HOLD)
         return actions
 
