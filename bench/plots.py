@@ -21,6 +21,14 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(plt: Any, fig: Any, path: Path) -> bool:
+    """Lay the figure out, write it as a PNG and free it: True, it was drawn."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
 def plot_all(results: Mapping[str, Any], kinds: Sequence[str], out: Path) -> list[Path]:
     """Every plot there is data for; the files written."""
     made = []
@@ -73,10 +81,7 @@ def _failover(results: Mapping[str, Any], kinds: Sequence[str], path: Path) -> b
     fig.suptitle(
         "failover: client outage (10 ms probes), and the takeover's delay past the protocol's bound"
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, path)
 
 
 def _interval(results: Mapping[str, Any], kinds: Sequence[str], path: Path) -> bool:
@@ -98,10 +103,7 @@ def _interval(results: Mapping[str, Any], kinds: Sequence[str], path: Path) -> b
     timing = LABELS.get(rows[0]["timing"], rows[0]["timing"])
     ax.set_title(f"a lone master's advertisement interval on the wire ({timing} adverts)")
     ax.grid(True, axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, path)
 
 
 def _stability(results: Mapping[str, Any], kinds: Sequence[str], path: Path) -> bool:
@@ -132,10 +134,7 @@ def _stability(results: Mapping[str, Any], kinds: Sequence[str], path: Path) -> 
     ax.set_ylabel("largest gap between advertisements (ms)")
     ax.set_title("sub-second pairs: largest gap (bar), nominal interval (line), false takeovers")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, path)
 
 
 def _idle(results: Mapping[str, Any], kinds: Sequence[str], path: Path) -> bool:
@@ -173,7 +172,4 @@ def _idle(results: Mapping[str, Any], kinds: Sequence[str], path: Path) -> bool:
     fig.suptitle(
         "idle cost: pycarp 1 process, ucarp 1 per virtual host, keepalived 1 with an instance each"
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, path)
